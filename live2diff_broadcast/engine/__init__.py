@@ -1,0 +1,1 @@
+"""The Live2Diff engine: model building, causal KV-cached attention, stream-batch denoising."""

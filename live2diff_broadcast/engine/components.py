@@ -1,0 +1,110 @@
+"""The model parts one stream needs, and presets that build them without any download."""
+
+from __future__ import annotations
+
+import logging
+import string
+from dataclasses import dataclass
+
+import torch
+from diffusers import AutoencoderTiny, LCMScheduler, MotionAdapter, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, DPTConfig, DPTForDepthEstimation
+
+from .depth import DepthEstimator, DPTDepthEstimator
+from .scheduler import live2diff_scheduler
+from .unet import DepthAdapter, Live2DiffUNet, build_motion_unet
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Live2DiffComponents:
+    """Everything the stream runs. One UNet serves warmup and streaming."""
+
+    unet: Live2DiffUNet
+    vae: AutoencoderTiny
+    text_encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
+    scheduler: LCMScheduler
+    depth: DepthEstimator
+    random_weights: bool = False  # True: output is meaningless (tiny / benchmark presets)
+
+    def to(self, device: torch.device | str, dtype: torch.dtype) -> Live2DiffComponents:
+        for module in (self.unet, self.vae, self.text_encoder):
+            module.to(device=device, dtype=dtype)
+        if isinstance(self.depth, DPTDepthEstimator):
+            self.depth.model.to(device=device, dtype=dtype)
+        return self
+
+
+def tiny_tokenizer(max_length: int = 16) -> CLIPTokenizer:
+    """A real CLIPTokenizer over a letters-only vocabulary (no download)."""
+    vocab: dict[str, int] = {}
+    for token in ["<|startoftext|>", "<|endoftext|>", *string.ascii_lowercase, *(c + "</w>" for c in string.ascii_lowercase)]:
+        vocab.setdefault(token, len(vocab))
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=max_length)
+    return tokenizer
+
+
+def tiny_components(seed: int = 0) -> Live2DiffComponents:
+    """Random-weight miniatures of every part, built from configs in about a second.
+
+    Same architectures as the real model (motion UNet with AnimateDiff-v1 layout, depth adapter,
+    TAESD, CLIP, DPT-Hybrid), tiny widths. Output images are meaningless noise patterns.
+    """
+    torch.manual_seed(seed)
+    unet2d = UNet2DConditionModel(
+        sample_size=8,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=8,
+    )
+    adapter = MotionAdapter(
+        block_out_channels=(32, 64),
+        motion_layers_per_block=1,
+        motion_num_attention_heads=2,
+        motion_norm_num_groups=8,
+        motion_max_seq_length=24,
+        use_motion_mid_block=False,
+    )
+    depth_adapter = DepthAdapter(out_channels=32, channels=(8, 8, 16))
+    # A zero-initialised conv_out would hide the depth path from every test: give it weights.
+    torch.nn.init.normal_(depth_adapter.conv_out.weight, std=0.02)
+    unet = Live2DiffUNet(build_motion_unet(unet2d, adapter), depth_adapter)
+    vae = AutoencoderTiny(
+        encoder_block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        num_encoder_blocks=(1, 1, 1, 1),
+        num_decoder_blocks=(1, 1, 1, 1),
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=64, hidden_size=32, intermediate_size=37, num_hidden_layers=3,
+            num_attention_heads=2, max_position_embeddings=16, projection_dim=32,
+            bos_token_id=0, eos_token_id=1, pad_token_id=1,
+        )
+    )
+    bit = dict(
+        num_channels=3, embedding_size=8, hidden_sizes=[8, 16, 32], depths=[1, 1, 1], layer_type="bottleneck",
+        out_features=["stage1", "stage2", "stage3"], global_padding="same", embedding_dynamic_padding=True, num_groups=4,
+    )
+    dpt_config = DPTConfig(
+        is_hybrid=True, backbone_config=bit, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+        intermediate_size=37, image_size=64, patch_size=16, backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[8, 16, 16, 32], fusion_hidden_size=16, readout_type="project",
+        backbone_featmap_shape=[1, 32, 4, 4], reassemble_factors=[1, 1, 1, 0.5],
+    )
+    depth = DPTDepthEstimator(DPTForDepthEstimation(dpt_config), input_size=64)
+    return Live2DiffComponents(
+        unet=unet.eval(),
+        vae=vae.eval(),
+        text_encoder=text_encoder.eval(),
+        tokenizer=tiny_tokenizer(),
+        scheduler=live2diff_scheduler(),
+        depth=depth,
+        random_weights=True,
+    )

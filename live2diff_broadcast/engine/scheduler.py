@@ -1,0 +1,65 @@
+"""Batched LCM math for stream-batch denoising: every batch row at its own step.
+
+Coefficients come from diffusers' LCMScheduler (its alphas and boundary-condition scalings);
+the update itself is written out so a batch of rows at different steps runs in one go.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import LCMScheduler
+
+# The Live2Diff / AnimateDiff inference schedule.
+LIVE2DIFF_SCHEDULER_CONFIG = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "linear",
+    "steps_offset": 1,
+    "clip_sample": False,
+    "set_alpha_to_one": True,
+    "timestep_spacing": "leading",
+    "prediction_type": "epsilon",
+}
+
+
+def live2diff_scheduler() -> LCMScheduler:
+    return LCMScheduler(**LIVE2DIFF_SCHEDULER_CONFIG)
+
+
+class StreamSchedule:
+    """Per-step coefficients (each shaped (n, 1, 1, 1)) for the steps in ``t_index_list``."""
+
+    def __init__(
+        self,
+        scheduler: LCMScheduler,
+        t_index_list: tuple[int, ...],
+        num_schedule_steps: int,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> None:
+        if scheduler.config.prediction_type != "epsilon":
+            raise ValueError(f"expected an epsilon-prediction scheduler, got {scheduler.config.prediction_type!r}")
+        scheduler.set_timesteps(num_schedule_steps)
+        timesteps = scheduler.timesteps[list(t_index_list)].long()
+        alphas = scheduler.alphas_cumprod[timesteps].double()
+        c_skip, c_out = zip(*(scheduler.get_scalings_for_boundary_condition_discrete(int(t)) for t in timesteps))
+
+        def col(values: torch.Tensor) -> torch.Tensor:
+            return torch.as_tensor(values, dtype=torch.float64).view(-1, 1, 1, 1).to(device=device, dtype=dtype)
+
+        self.num_steps = len(t_index_list)
+        self.timesteps = timesteps.to(device)  # (n,)
+        self.sqrt_alpha = col(alphas.sqrt())
+        self.sqrt_one_minus_alpha = col((1 - alphas).sqrt())
+        self.c_skip = col(torch.tensor([float(c) for c in c_skip]))
+        self.c_out = col(torch.tensor([float(c) for c in c_out]))
+
+    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, step: int | slice) -> torch.Tensor:
+        """Noise clean latents to step ``step``'s level: sqrt(a) x0 + sqrt(1 - a) noise."""
+        return self.sqrt_alpha[step] * x0 + self.sqrt_one_minus_alpha[step] * noise
+
+    def denoise(self, x_t: torch.Tensor, eps: torch.Tensor, step: int | slice) -> torch.Tensor:
+        """LCM consistency output for latents at ``step`` (rows along dim 0 when a slice)."""
+        x0 = (x_t - self.sqrt_one_minus_alpha[step] * eps) / self.sqrt_alpha[step]
+        return self.c_out[step] * x0 + self.c_skip[step] * x_t

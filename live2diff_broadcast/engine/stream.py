@@ -1,0 +1,224 @@
+"""Live2Diff streaming: warmup, then one stream-batch UNet call per incoming frame.
+
+Per frame (``push``):
+  1. depth prior and TAESD latents of the new frame;
+  2. the first ``warmup`` frames are collected, then denoised together (bidirectional among
+     themselves); their K/V become the sinks of every step's cache; they are the first outputs;
+  3. afterwards each frame enters the pipeline at the noisiest step: one UNet call denoises n
+     rows, row s holding the frame that entered s calls ago at step s, each row reading and
+     writing its own step's cache;
+  4. the row that finished its last step is decoded and emitted: output lags input by n - 1
+     frames (``latency_frames``);
+  5. the other rows are re-noised to the next step's level and shift down one row.
+
+Pipeline-fill rows (before n frames have streamed) carry no frame and write only the cache's
+scratch slot. With ``pipelined=False`` each frame instead runs its n steps one after another
+(the reference the tests hold the pipelined path to; no latency, n UNet calls per frame).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+import torch
+
+from .attention import TemporalAttentionState, install_causal_attention
+from .components import Live2DiffComponents
+from .config import StreamConfig
+from .noise import NoiseSource
+from .scheduler import StreamSchedule
+from .text import PromptEncoder
+from .vae import LatentCodec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class StreamOutput:
+    """One translated frame: ``frame`` is the index of the input frame it belongs to."""
+
+    frame: int
+    image: torch.Tensor  # (3, H, W) in [0, 1]
+
+
+@dataclass
+class _Encoded:
+    frame: int  # global input index
+    latent: torch.Tensor  # (4, h, w)
+    depth: torch.Tensor  # (4, h, w) clean depth latent
+
+
+class Live2DiffStream:
+    """Stateful video-to-video translation of one live stream."""
+
+    def __init__(
+        self,
+        components: Live2DiffComponents,
+        config: StreamConfig,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        pipelined: bool = True,
+    ) -> None:
+        self.components, self.config, self.pipelined = components, config, pipelined
+        self.device, self.dtype = torch.device(device), dtype
+        n, causal = config.num_steps, config.causal
+        latent_shape = (4, config.height // 8, config.width // 8)
+
+        self.state = TemporalAttentionState(causal, max_rows=n, device=self.device, dtype=dtype)
+        self.cache = install_causal_attention(components.unet.unet, self.state, n)
+        self.schedule = StreamSchedule(components.scheduler, config.t_index_list, config.num_schedule_steps, self.device, dtype)
+        self.noise = NoiseSource(config.seed, config.noise_mode, latent_shape, self.device, dtype)
+        self.codec = LatentCodec(components.vae)
+        self.prompts = PromptEncoder(components.tokenizer, components.text_encoder, config.clip_skip, config.prompt_template)
+        self.text_embeds: torch.Tensor | None = None  # (1, L, D)
+
+        # Pipeline rows: row s holds a frame at denoising step s (static buffers).
+        self.rows_x = torch.zeros((n, *latent_shape), device=self.device, dtype=dtype)
+        self.rows_depth = torch.zeros_like(self.rows_x)
+        self.rows_frame: list[int | None] = [None] * n  # local frame index per row (None = fill)
+
+        self.frames_seen = 0  # global input index of the next frame
+        self.base = 0  # global index of local frame 0 (the first sink) of the current epoch
+        self.last_emitted = -1  # global index of the last emitted output
+        self.recent: deque[_Encoded] = deque(maxlen=causal.warmup)  # for rewarm
+        self.pending: list[_Encoded] = []  # frames collected for the next warmup
+
+    # ---- public API -------------------------------------------------------------------------
+
+    @property
+    def latency_frames(self) -> int:
+        """Frames between an input and its output once streaming (n - 1 when pipelined)."""
+        return self.config.num_steps - 1 if self.pipelined else 0
+
+    @property
+    def warming_up(self) -> bool:
+        return len(self.pending) > 0 or self.frames_seen == self.base
+
+    def set_prompt(self, prompt: str) -> None:
+        """Encode a new prompt. Call ``rewarm`` after it so the sinks take on the new style."""
+        self.text_embeds = self.prompts(prompt).to(self.device, self.dtype)
+
+    @torch.no_grad()
+    def push(self, image: torch.Tensor) -> list[StreamOutput]:
+        """Feed one frame (3, H, W) in [0, 1]; return the outputs that became ready, in order."""
+        if self.text_embeds is None:
+            raise RuntimeError("set_prompt() must be called before push()")
+        # 1. depth prior and latents
+        encoded = self._encode(image)
+        self.recent.append(encoded)
+        local = encoded.frame - self.base
+        # 2. warmup: collect, then denoise the sinks together
+        if local < self.config.causal.warmup:
+            self.pending.append(encoded)
+            if len(self.pending) < self.config.causal.warmup:
+                return []
+            return self._emit(self._warmup(self.pending))
+        # 3-5. stream this frame
+        if self.pipelined:
+            return self._emit(self._stream_pipelined(local, encoded))
+        return self._emit(self._stream_sequential(local, encoded))
+
+    def reset(self) -> None:
+        """Start over: the next ``warmup`` input frames become the new sinks (e.g. on a scene cut)."""
+        self.base = self.frames_seen
+        self.pending.clear()
+        self._clear_pipeline()
+
+    @torch.no_grad()
+    def rewarm(self) -> list[StreamOutput]:
+        """Re-run warmup on the last ``warmup`` input frames (e.g. after ``set_prompt``).
+
+        The sinks of every step's cache are recomputed for the current prompt, so the old style
+        no longer pulls the output back; streaming continues with the next frame, no gap. Frames
+        that were still in the pipeline are emitted now from the warmup pass. With fewer recent
+        frames than ``warmup``, this is ``reset``.
+        """
+        if len(self.recent) < self.config.causal.warmup:
+            self.reset()
+            return []
+        frames = list(self.recent)
+        self.base = frames[0].frame
+        self.pending.clear()
+        self._clear_pipeline()
+        return self._emit(self._warmup(frames))
+
+    # ---- steps --------------------------------------------------------------------------------
+
+    def _encode(self, image: torch.Tensor) -> _Encoded:
+        images = image[None].to(self.device, self.dtype)  # (1, 3, H, W)
+        depth = self.components.depth(images)  # (1, 1, H, W) in [0, 1]
+        depth_latent = self.codec.encode(depth.expand(-1, 3, -1, -1))
+        latent = self.codec.encode(images)
+        frame = self.frames_seen
+        self.frames_seen += 1
+        return _Encoded(frame, latent[0], depth_latent[0])
+
+    def _unet(self, x: torch.Tensor, timesteps: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        """x (B, F, 4, h, w) -> eps (B, F, 4, h, w); depth (B*F, 4, h, w)."""
+        assert self.text_embeds is not None
+        b, f = x.shape[:2]
+        text = self.text_embeds.expand(b * f, -1, -1)
+        eps = self.components.unet(x.transpose(1, 2), timesteps, text, depth)  # (B, 4, F, h, w)
+        return eps.transpose(1, 2)
+
+    def _warmup(self, frames: list[_Encoded]) -> list[tuple[int, torch.Tensor]]:
+        """Denoise the sink frames together, step by step; fills slots 0..warmup-1 of each cache."""
+        latents = torch.stack([f.latent for f in frames])  # (w, 4, h, w)
+        depth = torch.stack([f.depth for f in frames])
+        w = len(frames)
+        x = self.schedule.add_noise(latents, torch.stack([self.noise(j, 0) for j in range(w)]), 0)
+        for s in range(self.config.num_steps):
+            self.state.set_warmup(s)
+            eps = self._unet(x[None], self.schedule.timesteps[s : s + 1], depth)[0]  # (w, 4, h, w)
+            denoised = self.schedule.denoise(x, eps, s)
+            if s + 1 < self.config.num_steps:
+                x = self.schedule.add_noise(denoised, torch.stack([self.noise(j, s + 1) for j in range(w)]), s + 1)
+        self.pending = []
+        return [(f.frame, d) for f, d in zip(frames, denoised)]
+
+    def _stream_pipelined(self, local: int, encoded: _Encoded) -> list[tuple[int, torch.Tensor]]:
+        n = self.config.num_steps
+        self.rows_x[0] = self.schedule.add_noise(encoded.latent, self.noise(local, 0), 0)
+        self.rows_depth[0] = encoded.depth
+        self.rows_frame[0] = local
+        self.state.set_stream(0, self.rows_frame)
+        eps = self._unet(self.rows_x[:, None], self.schedule.timesteps, self.rows_depth)[:, 0]  # (n, 4, h, w)
+        denoised = self.schedule.denoise(self.rows_x, eps, slice(0, n))
+        done = self.rows_frame[-1]
+        ready = [] if done is None else [(self.base + done, denoised[-1])]
+        if n > 1:  # re-noise rows 0..n-2 to the next step and shift them down one row
+            noise = torch.stack([self._row_noise(f, s + 1) for s, f in enumerate(self.rows_frame[:-1])])
+            self.rows_x[1:] = self.schedule.add_noise(denoised[:-1], noise, slice(1, n))
+            self.rows_depth[1:] = self.rows_depth[:-1].clone()
+            self.rows_frame = [None, *self.rows_frame[:-1]]
+        return ready
+
+    def _stream_sequential(self, local: int, encoded: _Encoded) -> list[tuple[int, torch.Tensor]]:
+        x = self.schedule.add_noise(encoded.latent, self.noise(local, 0), 0)
+        for s in range(self.config.num_steps):
+            self.state.set_stream(s, [local])
+            eps = self._unet(x[None, None], self.schedule.timesteps[s : s + 1], encoded.depth[None])[0, 0]
+            x = self.schedule.denoise(x, eps, s)
+            if s + 1 < self.config.num_steps:
+                x = self.schedule.add_noise(x, self.noise(local, s + 1), s + 1)
+        return [(encoded.frame, x)]
+
+    def _row_noise(self, frame: int | None, step: int) -> torch.Tensor:
+        if frame is None:
+            return torch.zeros_like(self.rows_x[0])
+        return self.noise(frame, step)
+
+    def _clear_pipeline(self) -> None:
+        self.rows_frame = [None] * self.config.num_steps
+        self.cache.zero_()
+
+    def _emit(self, ready: list[tuple[int, torch.Tensor]]) -> list[StreamOutput]:
+        """Decode latents of frames not emitted yet (older ones are dropped), oldest first."""
+        fresh = [(frame, latent) for frame, latent in ready if frame > self.last_emitted]
+        if not fresh:
+            return []
+        images = self.codec.decode(torch.stack([latent for _, latent in fresh]))
+        self.last_emitted = fresh[-1][0]
+        return [StreamOutput(frame, image) for (frame, _), image in zip(fresh, images)]

@@ -1,0 +1,107 @@
+"""The engine's frame-level face: RGB uint8 frames in, translated RGB uint8 frames out.
+
+Resolution policy between a source and the model: ``crop`` (default) scales the frame to cover
+the model's H x W and cuts the overflow equally from both sides (no distortion, no bars);
+``fit`` scales it to fit inside and pads with black bars; ``stretch`` squashes it. Outputs are
+at the model's resolution; sinks scale them to their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+
+from ..config import Profile, StyleSection
+from .components import Live2DiffComponents, tiny_components
+from .stream import Live2DiffStream
+
+logger = logging.getLogger(__name__)
+
+ResizeMode = Literal["crop", "fit", "stretch"]
+
+
+def resolve_device(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
+    """'auto' picks CUDA when present (fp16), else the CPU (fp32), and says so."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cpu":
+            logger.warning("no CUDA GPU found: the engine runs on the CPU (slow; fine for tests and tiny models)")
+    dev = torch.device(device)
+    if dtype == "auto":
+        return dev, torch.float16 if dev.type == "cuda" else torch.float32
+    return dev, getattr(torch, dtype)
+
+
+def fit_frame(frame: np.ndarray, height: int, width: int, mode: ResizeMode = "crop") -> np.ndarray:
+    """(H', W', 3) uint8 -> (height, width, 3) uint8 under the resolution policy."""
+    h, w = frame.shape[:2]
+    if (h, w) == (height, width):
+        return frame
+    if mode == "stretch":
+        return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    cover = mode == "crop"
+    scale = max(height / h, width / w) if cover else min(height / h, width / w)
+    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    scaled = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)
+    if cover:
+        top, left = (sh - height) // 2, (sw - width) // 2
+        return np.ascontiguousarray(scaled[top : top + height, left : left + width])
+    out = np.zeros((height, width, 3), dtype=np.uint8)
+    top, left = (height - sh) // 2, (width - sw) // 2
+    out[top : top + sh, left : left + sw] = scaled
+    return out
+
+
+def build_components(profile: Profile) -> Live2DiffComponents:
+    """The model parts a profile names. ``tiny``: random weights, no download, meaningless output."""
+    if profile.models.preset == "tiny":
+        logger.warning(
+            "models.preset = 'tiny': RANDOM-WEIGHT miniature models, no download. "
+            "The output is MEANINGLESS noise patterns; set models.preset = 'live2diff' for real restyling."
+        )
+        return tiny_components()
+    raise NotImplementedError("models.preset = 'live2diff' needs the weights loader (live2diff_broadcast.weights)")
+
+
+class FrameTranslator:
+    """Owns one Live2DiffStream; speaks numpy frames."""
+
+    def __init__(self, stream: Live2DiffStream, resize: ResizeMode = "crop") -> None:
+        self.stream, self.resize = stream, resize
+
+    @classmethod
+    def from_profile(cls, profile: Profile, style: StyleSection | None = None) -> FrameTranslator:
+        style = style or profile.style()
+        device, dtype = resolve_device(profile.engine.device, profile.engine.dtype)
+        components = build_components(profile).to(device, dtype)
+        stream = Live2DiffStream(components, profile.stream_config(style), device=device, dtype=dtype)
+        stream.set_prompt(style.prompt)
+        return cls(stream)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the model, and so of every output frame."""
+        return self.stream.config.height, self.stream.config.width
+
+    def push(self, frame: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """RGB uint8 (H, W, 3) -> [(input frame index, RGB uint8 (height, width, 3)), ...]."""
+        height, width = self.size
+        fitted = fit_frame(frame, height, width, self.resize)
+        image = torch.from_numpy(fitted).permute(2, 0, 1).float().div_(255)  # (3, H, W)
+        return [(out.frame, _to_uint8(out.image)) for out in self.stream.push(image)]
+
+    def set_prompt(self, prompt: str) -> list[tuple[int, np.ndarray]]:
+        """Switch the prompt and re-warm the sinks; returns frames the re-warm completed."""
+        self.stream.set_prompt(prompt)
+        return [(out.frame, _to_uint8(out.image)) for out in self.stream.rewarm()]
+
+    def reset(self) -> None:
+        self.stream.reset()
+
+
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
