@@ -120,6 +120,14 @@ class Live2DiffStream:
             return self._emit(self._stream_pipelined(local, encoded))
         return self._emit(self._stream_sequential(local, encoded))
 
+    @torch.no_grad()
+    def flush(self) -> list[StreamOutput]:
+        """Finish every frame still in the pipeline (end of a file); no new input needed."""
+        outputs: list[StreamOutput] = []
+        while any(f is not None for f in self.rows_frame):
+            outputs += self._emit(self._stream_pipelined(None, None))
+        return outputs
+
     def reset(self) -> None:
         """Start over: the next ``warmup`` input frames become the new sinks (e.g. on a scene cut)."""
         self.base = self.frames_seen
@@ -178,11 +186,17 @@ class Live2DiffStream:
         self.pending = []
         return [(f.frame, d) for f, d in zip(frames, denoised)]
 
-    def _stream_pipelined(self, local: int, encoded: _Encoded) -> list[tuple[int, torch.Tensor]]:
+    def _stream_pipelined(self, local: int | None, encoded: _Encoded | None) -> list[tuple[int, torch.Tensor]]:
+        """One stream-batch call; ``encoded`` None advances the pipeline with a fill row (flush)."""
         n = self.config.num_steps
-        self.rows_x[0] = self.schedule.add_noise(encoded.latent, self.noise(local, 0), 0)
-        self.rows_depth[0] = encoded.depth
-        self.rows_frame[0] = local
+        if encoded is None or local is None:
+            self.rows_x[0].zero_()
+            self.rows_depth[0].zero_()
+            self.rows_frame[0] = None
+        else:
+            self.rows_x[0] = self.schedule.add_noise(encoded.latent, self.noise(local, 0), 0)
+            self.rows_depth[0] = encoded.depth
+            self.rows_frame[0] = local
         self.state.set_stream(0, self.rows_frame)
         eps = self._unet(self.rows_x[:, None], self.schedule.timesteps, self.rows_depth)[:, 0]  # (n, 4, h, w)
         denoised = self.schedule.denoise(self.rows_x, eps, slice(0, n))

@@ -94,6 +94,10 @@ class FrameTranslator:
         image = torch.from_numpy(fitted).permute(2, 0, 1).float().div_(255)  # (3, H, W)
         return [(out.frame, _to_uint8(out.image)) for out in self.stream.push(image)]
 
+    def flush(self) -> list[tuple[int, np.ndarray]]:
+        """Outputs of the frames still in the pipeline (end of input)."""
+        return [(out.frame, _to_uint8(out.image)) for out in self.stream.flush()]
+
     def set_prompt(self, prompt: str) -> list[tuple[int, np.ndarray]]:
         """Switch the prompt and re-warm the sinks; returns frames the re-warm completed."""
         self.stream.set_prompt(prompt)
