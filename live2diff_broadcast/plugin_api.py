@@ -39,6 +39,28 @@ class PluginError(RuntimeError):
     """A plugin could not be created, opened or used; the message names the plugin."""
 
 
+class EndOfStream(Exception):  # noqa: N818 - named for what it signals, like aiortc's MediaStreamError
+    """Raised by ``Source.read`` when a finite source (a file played once) has no more frames."""
+
+
+@dataclass(frozen=True)
+class DeviceQuery:
+    """What ``Source.list_devices`` may look at; every field has a quick, safe default."""
+
+    timeout_s: float = 2.0  # the longest one plugin may spend looking
+    extra_ips: str = ""  # comma-separated hosts to ask directly (networks without mDNS)
+    max_index: int = 4  # for indexed devices (cameras): probe indices 0..max_index-1
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One device a source can open: ``settings`` are what to pass to ``create`` to open it."""
+
+    name: str
+    settings: dict[str, Any]
+    detail: str = ""
+
+
 class _Plugin(ABC):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
@@ -79,12 +101,20 @@ class Source(_Plugin):
 
     @abstractmethod
     def read(self, timeout: float) -> Frame | None:
-        """The next frame, stamped with ``now_ns()`` at ingest; None if none came within ``timeout`` s."""
+        """The next frame, stamped with ``now_ns()`` at ingest; None if none came within ``timeout`` s.
+
+        Raises EndOfStream when a finite source has nothing more to give.
+        """
 
     @property
     def fps(self) -> float:
         """Nominal frame rate (used to pace sinks)."""
         return 30.0
+
+    @classmethod
+    def list_devices(cls, query: DeviceQuery) -> list[DeviceInfo]:
+        """Devices this source can open right now (cameras, network senders); none by default."""
+        return []
 
 
 class Sink(_Plugin):
@@ -106,17 +136,17 @@ class PluginRegistry:
     failures: dict[str, str] = field(default_factory=dict)  # "group:name" -> why it failed to load
 
     def source(self, name: str) -> type[Source]:
-        return self._get(self.sources, name, "source")
+        return self._get(self.sources, name, "source", SOURCE_GROUP)
 
     def sink(self, name: str) -> type[Sink]:
-        return self._get(self.sinks, name, "sink")
+        return self._get(self.sinks, name, "sink", SINK_GROUP)
 
-    def _get(self, table: dict[str, Any], name: str, kind: str) -> Any:
+    def _get(self, table: dict[str, Any], name: str, kind: str, group: str) -> Any:
         if name in table:
             return table[name]
-        failed = [k for k in self.failures if k.endswith(f":{name}")]
-        if failed:
-            raise PluginError(f"{kind} plugin {name!r} is installed but failed to load: {self.failures[failed[0]]}")
+        failure = self.failures.get(f"{group}:{name}")
+        if failure is not None:
+            raise PluginError(f"{kind} plugin {name!r} is installed but failed to load: {failure}")
         raise PluginError(f"no {kind} plugin named {name!r}; installed: {sorted(table)}")
 
 

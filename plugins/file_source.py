@@ -1,0 +1,83 @@
+"""``file`` source: a video file decoded with OpenCV, paced at the file's own frame rate."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pydantic import Field
+
+from live2diff_broadcast.frames import Frame
+from live2diff_broadcast.plugin_api import EndOfStream, PluginError, PluginSettings, Source
+
+from ._pacing import Pacer
+
+logger = logging.getLogger(__name__)
+
+
+class FileSourceSettings(PluginSettings):
+    path: Path = Field(description="video file to play (anything OpenCV decodes)")
+    loop: bool = Field(default=False, description="start again at the end instead of ending the stream")
+    fps: float | None = Field(default=None, gt=0, le=240, description="override the file's frame rate")
+
+
+class FileSource(Source):
+    """Plays a video file in real time; at its end, loops or raises EndOfStream."""
+
+    name = "file"
+    description = "video file via OpenCV, paced at its own fps (settings: path, loop, fps)"
+    Settings = FileSourceSettings
+    settings: FileSourceSettings
+
+    def __init__(self, settings: FileSourceSettings) -> None:
+        super().__init__(settings)
+        self._capture: cv2.VideoCapture | None = None
+        self._fps = settings.fps or 30.0
+
+    def open(self) -> None:
+        path = self.settings.path
+        if not path.is_file():
+            raise PluginError(f"source 'file': setting 'path': {str(path)!r} is not a file")
+        self._capture = cv2.VideoCapture(str(path))
+        if not self._capture.isOpened():
+            raise PluginError(f"source 'file': setting 'path': OpenCV cannot decode {str(path)!r} as a video")
+        file_fps = self._capture.get(cv2.CAP_PROP_FPS)
+        self._fps = self.settings.fps or (file_fps if 0 < file_fps <= 1000 else 30.0)
+        self._pacer = Pacer(self._fps)
+        self._seq = 0
+        self._pending: np.ndarray | None = None
+        logger.info("file source %s opened at %.3f fps (loop=%s)", path, self._fps, self.settings.loop)
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    def read(self, timeout: float) -> Frame | None:
+        bgr = self._pending if self._pending is not None else self._decode()
+        pts = self._pacer.wait(timeout)
+        if pts is None:  # not due yet: keep the decoded frame so nothing is skipped
+            self._pending = bgr
+            return None
+        self._pending = None
+        frame = Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), pts_ns=pts, seq=self._seq)
+        self._seq += 1
+        return frame
+
+    def _decode(self) -> np.ndarray:
+        """(H, W, 3) uint8 BGR: the next frame, rewinding once at the end when looping."""
+        if self._capture is None:
+            raise PluginError("source 'file': read() called before open()")
+        ok, bgr = self._capture.read()
+        if not ok and self.settings.loop and self._seq > 0:
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, bgr = self._capture.read()
+        if not ok:
+            raise EndOfStream(f"source 'file': {str(self.settings.path)!r} ended after {self._seq} frames")
+        return bgr
+
+    def _close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
