@@ -192,7 +192,7 @@ class CausalTemporalAttnProcessor:
         q_by_head = q.permute(0, 2, 1, 3)  # (B, heads, HW, d)
         scores = scores + (q_by_head @ pe_k_slots.transpose(-1, -2)).permute(0, 2, 1, 3)
         scores = scores * attn.scale + st.key_bias[:b].view(b, 1, 1, window)
-        probs = scores.softmax(dim=-1, dtype=torch.float32).to(q.dtype)  # (B, HW, heads, W)
+        probs = scores.softmax(dim=-1, dtype=torch.promote_types(q.dtype, torch.float32)).to(q.dtype)  # (B, HW, heads, W)
 
         # 4. output = probs @ V + probs @ (W_v pe)
         out = (probs.unsqueeze(-2) @ values).squeeze(-2)  # (B, HW, heads, d)
