@@ -12,6 +12,7 @@ COMMANDS = [
     "render",
     "plugins",
     "devices",
+    "run",
 ]
 
 

@@ -1,0 +1,293 @@
+"""The engine process: owns the models, turns input-ring frames into output-ring frames.
+
+Child side (``engine_main``), per input frame:
+  1. read the newest frame from the input ring (older ones are dropped and counted);
+  2. remember its pts_ns / seq under the translator's input index (pushes counted from 0);
+  3. push it through the translator (warmup: nothing for ``warmup`` frames, then one out per in);
+  4. write each output to the output ring with the ORIGINAL pts_ns and seq of its input;
+  5. report the frame (latency = now - pts_ns, compute time) and state changes as events.
+
+Control messages (``SetPrompt``, ``Reset``, ``Stop``) are handled between frames. The child
+ignores SIGINT (Ctrl+C reaches the whole process group; the parent decides) and exits on its
+own when the parent dies or the channel closes, so it can never be orphaned.
+
+Parent side: ``EngineProcess`` starts the child with the spawn method and wraps its channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from enum import StrEnum
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from .frames import now_ns
+from .transport import ControlChannel, FrameRing, RingFrame, RingHandle
+
+logger = logging.getLogger(__name__)
+
+ModelKind = Literal["diffusion", "passthrough"]
+
+
+class EngineState(StrEnum):
+    LOADING = "loading"
+    WARMING_UP = "warming_up"
+    LIVE = "live"
+    STOPPED = "stopped"
+
+
+# --- control messages (parent -> engine) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetPrompt:
+    prompt: str  # switch prompt and re-warm on the recent frames
+
+
+@dataclass(frozen=True)
+class Reset:
+    pass  # the next ``warmup`` frames become the new sinks
+
+
+@dataclass(frozen=True)
+class Stop:
+    reason: str = "stopped"
+
+
+# --- events (engine -> parent) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateEvent:
+    state: EngineState
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class FrameEvent:
+    frame_index: int  # translator input index
+    pts_ns: int  # the input's original capture time
+    latency_ns: int  # engine output time - pts_ns (includes the pipeline's n-1 frames)
+    compute_ns: int  # time spent in the translator call that produced it
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    message: str  # with traceback
+
+
+@dataclass(frozen=True)
+class StatsEvent:
+    cpu_s: float  # process CPU time (user + system) at stop
+    frames_in: int
+    frames_out: int
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything the child needs; picklable (sent once at spawn)."""
+
+    profile: dict[str, Any]  # Profile.model_dump()
+    style: str | None
+    input: RingHandle
+    output: RingHandle
+    model: ModelKind = "diffusion"  # "passthrough": identity, for transport benchmarks and tests
+    log_level: int = logging.INFO
+
+
+class Translator(Protocol):
+    def push(self, frame: np.ndarray) -> list[tuple[int, np.ndarray]]: ...
+    def set_prompt(self, prompt: str) -> list[tuple[int, np.ndarray]]: ...
+    def reset(self) -> None: ...
+
+
+class IdentityTranslator:
+    """A stand-in model: every input comes straight back (no warmup), cropped to ``size``."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.size = (height, width)
+        self.count = 0
+
+    def push(self, frame: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        index, self.count = self.count, self.count + 1
+        if frame.shape[:2] != self.size:
+            from .engine.translator import fit_frame
+
+            frame = fit_frame(frame, *self.size)
+        return [(index, frame)]
+
+    def set_prompt(self, prompt: str) -> list[tuple[int, np.ndarray]]:
+        return []
+
+    def reset(self) -> None:
+        pass
+
+
+def build_translator(spec: EngineSpec) -> Translator:
+    from .config import Profile
+
+    profile = Profile(**spec.profile)
+    if spec.model == "passthrough":
+        logger.warning("engine model = 'passthrough': frames are NOT restyled (identity stand-in)")
+        return IdentityTranslator(profile.engine.height, profile.engine.width)
+    from .engine.translator import FrameTranslator
+
+    return FrameTranslator.from_profile(profile, profile.style(spec.style))
+
+
+# --- child ----------------------------------------------------------------------------------
+
+
+def engine_main(spec: EngineSpec, conn: Connection) -> None:
+    """Entry point of the engine process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s engine %(name)s: %(message)s", stream=sys.stderr)
+    channel = ControlChannel(conn)
+    in_ring = FrameRing.attach(spec.input)
+    out_ring = FrameRing.attach(spec.output)
+    try:
+        _EngineLoop(spec, channel, in_ring, out_ring).run()
+    except Exception:
+        message = traceback.format_exc()
+        logger.error("engine failed:\n%s", message)
+        channel.send(ErrorEvent(message))
+        raise SystemExit(1) from None
+    finally:
+        in_ring.close()
+        out_ring.close()
+
+
+class _EngineLoop:
+    def __init__(self, spec: EngineSpec, channel: ControlChannel, in_ring: FrameRing, out_ring: FrameRing) -> None:
+        self.spec, self.channel, self.in_ring, self.out_ring = spec, channel, in_ring, out_ring
+        self.state = EngineState.STOPPED
+        self.meta: dict[int, tuple[int, int]] = {}  # input index -> (pts_ns, seq)
+        self.pushed = 0
+        self.emitted = 0
+
+    def run(self) -> None:
+        parent = multiprocessing.parent_process()
+        self._set_state(EngineState.LOADING)
+        translator = build_translator(self.spec)
+        self._set_state(EngineState.WARMING_UP)
+        while True:
+            for message in self.channel.receive_all():
+                if isinstance(message, Stop):
+                    logger.info("engine stopping: %s", message.reason)
+                    self._finish()
+                    return
+                self._control(translator, message)
+            if self.channel.closed or (parent is not None and not parent.is_alive()):
+                logger.warning("engine: the supervisor is gone; exiting")
+                return
+            frame = self.in_ring.read(timeout=0.05)
+            if frame is not None:
+                self._process(translator, frame)
+
+    def _process(self, translator: Translator, frame: RingFrame) -> None:
+        index = self.pushed
+        self.pushed += 1
+        self.meta[index] = (frame.pts_ns, frame.seq)
+        started = now_ns()
+        outputs = translator.push(frame.image)
+        self._emit(outputs, now_ns() - started)
+
+    def _control(self, translator: Translator, message: object) -> None:
+        if isinstance(message, SetPrompt):
+            logger.info("engine: new prompt %r, re-warming", message.prompt)
+            started = now_ns()
+            outputs = translator.set_prompt(message.prompt)
+            if not outputs:
+                self._set_state(EngineState.WARMING_UP)
+            self._emit(outputs, now_ns() - started)
+        elif isinstance(message, Reset):
+            logger.info("engine: reset, warming up on the next frames")
+            translator.reset()
+            self._set_state(EngineState.WARMING_UP)
+        else:
+            logger.error("engine: unknown control message %r (expected SetPrompt, Reset or Stop); ignored", message)
+
+    def _emit(self, outputs: list[tuple[int, np.ndarray]], compute_ns: int) -> None:
+        for index, image in outputs:
+            meta = self.meta.get(index)
+            if meta is None:
+                logger.error("engine: output for input index %d which was never pushed; dropped", index)
+                continue
+            pts_ns, seq = meta
+            self.out_ring.write(image, pts_ns, seq, index)
+            self.emitted += 1
+            self.channel.send(FrameEvent(index, pts_ns, now_ns() - pts_ns, compute_ns))
+            if self.state is not EngineState.LIVE:
+                self._set_state(EngineState.LIVE)
+        oldest = self.pushed - 256  # bounded: the pipeline never holds frames this old
+        for stale in [i for i in self.meta if i < oldest]:
+            del self.meta[stale]
+
+    def _set_state(self, state: EngineState, message: str = "") -> None:
+        self.state = state
+        self.channel.send(StateEvent(state, message))
+
+    def _finish(self) -> None:
+        self._set_state(EngineState.STOPPED)
+        self.channel.send(StatsEvent(time.process_time(), self.pushed, self.emitted))
+
+
+# --- parent ---------------------------------------------------------------------------------
+
+
+class EngineProcess:
+    """Parent-side handle: start, talk to and stop one engine process."""
+
+    def __init__(self, spec: EngineSpec, ctx: BaseContext) -> None:
+        self.spec, self.ctx = spec, ctx
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        self.channel = ControlChannel(parent_conn)
+        self._child_conn = child_conn
+        self.process = ctx.Process(target=engine_main, args=(spec, child_conn), name="live2diff-engine", daemon=True)  # type: ignore[attr-defined]
+
+    def start(self) -> None:
+        self.process.start()
+        self._child_conn.close()  # the child holds its own copy; ours would hide EOF
+        logger.info("engine process started (pid %s, model %s)", self.process.pid, self.spec.model)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def is_alive(self) -> bool:
+        return self.process.is_alive()
+
+    def send(self, message: SetPrompt | Reset | Stop) -> bool:
+        return self.channel.send(message)
+
+    def events(self, timeout: float = 0.0) -> list[Any]:
+        return self.channel.receive_all(timeout)
+
+    def stop(self, reason: str = "stopped", timeout: float = 5.0) -> list[Any]:
+        """Ask the engine to stop, then terminate / kill it if it does not; returns its last events."""
+        events: list[Any] = []
+        if self.process.is_alive():
+            self.send(Stop(reason))
+            deadline = time.monotonic() + timeout
+            while self.process.is_alive() and time.monotonic() < deadline:
+                events.extend(self.events(timeout=0.05))
+        events.extend(self.events())
+        if self.process.is_alive():
+            logger.warning("engine pid %s did not stop within %.1f s: terminating", self.process.pid, timeout)
+            self.process.terminate()
+            self.process.join(2.0)
+        if self.process.is_alive():
+            logger.warning("engine pid %s ignored SIGTERM: killing", self.process.pid)
+            self.process.kill()
+        self.process.join(2.0)
+        self.channel.close()
+        return events

@@ -1,0 +1,433 @@
+"""Wires source -> engine -> sink and keeps the output flowing whatever fails.
+
+Processes and threads (all wiring is in ``Supervisor._start``)::
+
+    source thread ──(input ring, shm)──> engine process ──(output ring, shm)──> sink loop
+          │                               ↑ control / events (pipe)                ↑
+          └──────────── latest source frame (passthrough) ─────────────────────────┘
+
+Resolution and aspect: the sink is opened at the model's size (``engine.width`` x
+``engine.height``) and the source's nominal fps. Source frames go into the input ring at
+their own size (frames larger than ``input_capacity`` are first scaled down to fit it,
+keeping the aspect, logged once); the translator then scale-and-crops them to cover the
+model size (no bars, no distortion). Passthrough frames get the very same crop, so the
+picture does not jump when the engine goes live or drops out. Sinks scale the model-size
+frames to their own resolution if they have one.
+
+Timing: every frame a sink receives carries the pts_ns its content was captured with (the
+engine's outputs are mapped back to their input by frame index) and pts_ns strictly
+increases from one written frame to the next. The sink loop ticks at the sink fps and writes
+at most one frame per tick:
+
+1. the engine is live and has an output newer than the last written frame: write it (live);
+2. the engine is live and not stalled: write nothing and wait for it. Right after it goes
+   live this is a gap of one engine latency (capture -> engine output): its first outputs
+   are older than the last passthrough frame shown, so they are dropped (counted) to keep
+   pts_ns increasing. On a GPU that is ~0.1-0.2 s; a CPU-bound engine can take seconds;
+3. the engine is loading, warming up, dead/restarting, or live but has produced no output
+   at all for ``stall_after_s``: write the newest source frame (passthrough, with a small
+   status overlay);
+4. the source has delivered nothing for ``hold_after_s``: write the last written image (or
+   a black card) marked NO SIGNAL, stamped with the tick's own time.
+
+A dead engine is restarted with exponential backoff (reset once it is live again); a lost
+source (open/read errors, or no frame for ``source_timeout_s``) is reconnected with
+exponential backoff (reset once it delivers again). Shutdown stops the source, the engine
+(stop message, then SIGTERM, then SIGKILL) and the sink, and unlinks every ring.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .config import Profile
+from .engine.translator import fit_frame
+from .engine_process import (
+    EngineProcess,
+    EngineSpec,
+    EngineState,
+    ErrorEvent,
+    FrameEvent,
+    ModelKind,
+    Reset,
+    SetPrompt,
+    StateEvent,
+)
+from .frames import Frame, now_ns
+from .plugin_api import EndOfStream, Sink, Source
+from .telemetry import StreamState, Telemetry
+from .transport import FrameRing, RingFrame, new_run_prefix
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SupervisorOptions:
+    model: ModelKind = "diffusion"  # "passthrough": identity engine (benchmarks, tests)
+    fps: float | None = None  # sink rate; None: the source's nominal fps
+    overlay: bool = True  # status text on passthrough / no-signal frames
+    input_capacity: tuple[int, int] = (1080, 1920)  # largest (height, width) the input ring carries
+    ring_slots: int = 3
+    source_timeout_s: float = 2.0  # no source frame this long: the source is lost, reconnect
+    hold_after_s: float = 0.5  # no source frame this long: NO SIGNAL frames
+    stall_after_s: float = 5.0  # live engine with no output at all this long while input flows: passthrough
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 10.0
+    engine_stop_timeout_s: float = 5.0
+    end_drain_s: float = 1.0  # after a finite source ends: keep writing engine outputs this long, then stop
+    log_level: int = logging.INFO
+
+
+@dataclass
+class Backoff:
+    """Exponential delays: initial, 2x, 4x ... capped; ``reset`` after a success."""
+
+    initial_s: float
+    max_s: float
+    _next: float = field(default=0.0, init=False)
+
+    def next(self) -> float:
+        delay = self._next or self.initial_s
+        self._next = min(delay * 2, self.max_s)
+        return delay
+
+    def reset(self) -> None:
+        self._next = 0.0
+
+
+class Supervisor:
+    """Runs one broadcast: ``run()`` blocks until ``duration`` passes or ``stop()`` is called."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        source_factory: Callable[[], Source],
+        sink_factory: Callable[[], Sink],
+        style: str | None = None,
+        options: SupervisorOptions | None = None,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self.profile, self.options = profile, options or SupervisorOptions()
+        self.style = profile.style(style).name  # KeyError names the styles
+        self.telemetry = telemetry or Telemetry()
+        self._source_factory, self._sink_factory = source_factory, sink_factory
+        self._ctx = multiprocessing.get_context("spawn")
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.prefix = new_run_prefix()
+        self.size = (profile.engine.height, profile.engine.width)
+        # state owned by the source thread, read by the sink loop (under _lock)
+        self._source_frame: Frame | None = None
+        self._source_frame_at = 0  # now_ns() when it arrived
+        self._source_last_pts = -1
+        self._warned_oversize = False
+        self._source_ended_at: float | None = None  # monotonic time a finite source raised EndOfStream
+        # state owned by the sink loop
+        self._engine: EngineProcess | None = None
+        self._engine_state = "starting"
+        self._engine_backoff = Backoff(self.options.backoff_initial_s, self.options.backoff_max_s)
+        self._engine_restart_at = 0.0
+        self._engine_output_at = 0  # now_ns() of the engine's last output (shown or not), or of going live
+        self._pending: RingFrame | None = None
+        self._last_pts = -1
+        self._last_image: np.ndarray | None = None
+        self._stale_outputs = 0
+        self._out_seq = 0
+        self._started_at = 0
+        self._in_ring: FrameRing | None = None
+        self._out_ring: FrameRing | None = None
+        self._source_thread: threading.Thread | None = None
+        self._sink: Sink | None = None
+
+    # --- public --------------------------------------------------------------------------------
+
+    def run(self, duration: float | None = None, stop_event: threading.Event | None = None) -> None:
+        """Start everything, feed the sink until ``duration`` s pass or a stop, then shut down."""
+        deadline = None if duration is None else time.monotonic() + duration
+        try:
+            fps = self._start()
+            self._loop(fps, deadline, stop_event)
+        finally:
+            self._shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def set_style(self, name: str) -> None:
+        """Switch style mid-stream (the engine re-warms on its recent frames; no gap)."""
+        self.style = self.profile.style(name).name
+        if self._engine is not None:
+            self._engine.send(SetPrompt(self.profile.style(name).prompt))
+
+    def reset(self) -> None:
+        if self._engine is not None:
+            self._engine.send(Reset())
+
+    @property
+    def engine_pid(self) -> int | None:
+        return None if self._engine is None else self._engine.pid
+
+    # --- wiring --------------------------------------------------------------------------------
+
+    def _start(self) -> float:
+        """Create every stage; returns the sink fps. Plugin errors surface here, before any frame."""
+        # 1. plugins: created (settings validated) before anything else starts
+        first_source = self._source_factory()
+        sink = self._sink_factory()
+        fps = self.options.fps or first_source.fps
+        # 2. rings: source -> engine (any size up to input_capacity), engine -> sink (model size)
+        self._in_ring = FrameRing.create(f"{self.prefix}-in", self.options.input_capacity, self._ctx, self.options.ring_slots)
+        self._out_ring = FrameRing.create(f"{self.prefix}-out", self.size, self._ctx, self.options.ring_slots)
+        # 3. engine process (spawn): loads the models while the sink already shows passthrough
+        self._start_engine()
+        # 4. source thread: connects (and reconnects), publishes into the input ring
+        self._source_thread = threading.Thread(target=self._source_loop, args=(first_source,), name="source", daemon=True)
+        self._source_thread.start()
+        # 5. sink: the model's size at the source's rate
+        sink.open(self.size[1], self.size[0], fps)
+        self._sink = sink
+        self._started_at = now_ns()
+        logger.info(
+            "broadcast started: %s -> engine (%s, %dx%d) -> %s at %.2f fps; shm prefix %s",
+            type(first_source).__name__, self.options.model, self.size[1], self.size[0], type(sink).__name__, fps, self.prefix,
+        )
+        return fps
+
+    def _start_engine(self) -> None:
+        assert self._in_ring is not None and self._out_ring is not None
+        spec = EngineSpec(
+            profile=self.profile.model_dump(),
+            style=self.style,
+            input=self._in_ring.handle,
+            output=self._out_ring.handle,
+            model=self.options.model,
+            log_level=self.options.log_level,
+        )
+        self._engine = EngineProcess(spec, self._ctx)
+        self._engine.start()
+        self._engine_state = "loading"
+
+    def _shutdown(self) -> None:
+        self._stop.set()
+        self.telemetry.set(state=StreamState.STOPPED)
+        if self._source_thread is not None:
+            self._source_thread.join(timeout=5.0)
+            if self._source_thread.is_alive():
+                logger.error("source thread did not stop within 5 s (a plugin read() ignoring its timeout?)")
+        if self._engine is not None:
+            self._engine.stop("shutdown", self.options.engine_stop_timeout_s)
+            self._engine = None
+        if self._sink is not None:
+            try:
+                self._sink.close("shutdown")
+            except Exception:
+                logger.exception("sink %s failed to close", type(self._sink).__name__)
+        for ring in (self._in_ring, self._out_ring):
+            if ring is not None:
+                ring.close()
+                ring.unlink()
+        logger.info("broadcast stopped: %s", self.telemetry.snapshot().status_line())
+
+    # --- source thread -------------------------------------------------------------------------
+
+    def _source_loop(self, source: Source | None) -> None:
+        backoff = Backoff(self.options.backoff_initial_s, self.options.backoff_max_s)
+        name = "source"
+        while not self._stop.is_set():
+            reason = "stopped"
+            try:
+                if source is None:
+                    source = self._source_factory()
+                name = f"source {type(source).__name__}"
+                source.open()
+                logger.info("%s connected", name)
+                last = time.monotonic()
+                while not self._stop.is_set():
+                    frame = source.read(timeout=0.2)
+                    if frame is not None:
+                        last = time.monotonic()
+                        backoff.reset()
+                        self._on_source_frame(frame)
+                    elif time.monotonic() - last > self.options.source_timeout_s:
+                        raise TimeoutError(f"no frame for {self.options.source_timeout_s:.1f} s")
+            except EndOfStream as exc:
+                logger.info("%s ended (%s): draining the engine for %.1f s, then stopping", name, exc, self.options.end_drain_s)
+                reason = "end of stream"
+                self._source_ended_at = time.monotonic()
+                return
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                delay = backoff.next()
+                logger.warning("%s lost (%s); reconnecting in %.1f s, the sink keeps running", name, reason, delay,
+                               exc_info=not isinstance(exc, TimeoutError))
+                self.telemetry.add("source_reconnects")
+                self._stop.wait(delay)
+            finally:
+                if source is not None:
+                    try:
+                        source.close(reason)
+                    except Exception:
+                        logger.exception("%s failed to close", name)
+                source = None
+
+    def _on_source_frame(self, frame: Frame) -> None:
+        if frame.pts_ns <= self._source_last_pts:
+            logger.warning("source frame seq %d has pts %d <= the previous %d; dropped", frame.seq, frame.pts_ns, self._source_last_pts)
+            return
+        self._source_last_pts = frame.pts_ns
+        image = self._fit_capacity(frame.image)
+        assert self._in_ring is not None
+        self._in_ring.write(image, frame.pts_ns, frame.seq)
+        with self._lock:
+            self._source_frame, self._source_frame_at = frame, now_ns()
+        self.telemetry.frame_in()
+
+    def _fit_capacity(self, image: np.ndarray) -> np.ndarray:
+        cap_h, cap_w = self.options.input_capacity
+        h, w = image.shape[:2]
+        if h <= cap_h and w <= cap_w:
+            return image
+        scale = min(cap_h / h, cap_w / w)
+        if not self._warned_oversize:
+            logger.warning("source frames are %dx%d, larger than the input ring's %dx%d: scaling them down by %.3f",
+                           w, h, cap_w, cap_h, scale)
+            self._warned_oversize = True
+        return cv2.resize(image, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+
+    # --- sink loop -----------------------------------------------------------------------------
+
+    def _loop(self, fps: float, deadline: float | None, stop_event: threading.Event | None) -> None:
+        period = 1.0 / fps
+        next_tick = time.monotonic()
+        while not self._stop.is_set() and not (stop_event is not None and stop_event.is_set()):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            ended = self._source_ended_at
+            if ended is not None and time.monotonic() - ended > self.options.end_drain_s:
+                logger.info("source ended and engine drained: stopping")
+                break
+            self._watch_engine()
+            self._tick()
+            next_tick += period
+            delay = next_tick - time.monotonic()
+            if delay < -period:
+                next_tick = time.monotonic()  # fell behind (slow sink): do not burst to catch up
+            elif delay > 0:
+                self._stop.wait(delay)
+
+    def _watch_engine(self) -> None:
+        now = time.monotonic()
+        if self._engine is None:
+            if now >= self._engine_restart_at:
+                logger.warning("restarting the engine process")
+                self.telemetry.add("engine_restarts")
+                self._start_engine()
+                self._engine_state = "loading"
+            return
+        for event in self._engine.events():
+            if isinstance(event, StateEvent):
+                logger.info("engine: %s", event.state.value)
+                self._engine_state = event.state.value
+                if event.state is EngineState.LIVE:
+                    self._engine_backoff.reset()
+                    self._engine_output_at = now_ns()
+            elif isinstance(event, FrameEvent):
+                self._engine_output_at = now_ns()
+                self.telemetry.engine_frame(event.latency_ns)
+            elif isinstance(event, ErrorEvent):
+                logger.error("engine reported an error (traceback above in its log)")
+        if not self._engine.is_alive():
+            code = self._engine.process.exitcode
+            delay = self._engine_backoff.next()
+            logger.error("engine process pid %s died (exit code %s); passthrough meanwhile, restarting in %.1f s",
+                         self._engine.pid, code, delay)
+            self._engine.stop("died")
+            self._engine = None
+            self._engine_state = "dead"
+            self._engine_restart_at = now + delay
+        self.telemetry.set(engine_state=self._engine_state)
+
+    def _tick(self) -> None:
+        assert self._out_ring is not None
+        t = now_ns()
+        newest = self._out_ring.poll()
+        if newest is not None:
+            self._pending = newest
+        with self._lock:
+            source, source_at = self._source_frame, self._source_frame_at
+        source_lost = (source is None and t - self._started_at > self.options.hold_after_s * 1e9) or (
+            source is not None and t - source_at > self.options.hold_after_s * 1e9
+        )
+        live = self._engine is not None and self._engine_state == EngineState.LIVE.value
+        stalled = live and t - self._engine_output_at > self.options.stall_after_s * 1e9 and not source_lost
+        pending = self._pending
+        if pending is not None and pending.pts_ns <= self._last_pts:
+            self._stale_outputs += 1  # older than what is already on screen
+            self._pending = pending = None
+        # 1. restyled frame
+        if live and pending is not None:
+            self._pending = None
+            self._write(pending.image, pending.pts_ns, "engine", StreamState.LIVE)
+            return
+        # 2. the engine sets the pace
+        if live and not stalled and not source_lost:
+            self.telemetry.set(state=StreamState.LIVE)
+            return
+        # 3. passthrough
+        if source is not None and not source_lost and source.pts_ns > self._last_pts:
+            state = (
+                StreamState.PASSTHROUGH if stalled
+                else StreamState.RESTARTING if self._engine is None
+                else StreamState.WARMING_UP
+            )
+            image = fit_frame(source.image, *self.size)
+            self._write(self._overlay(image, state), source.pts_ns, "passthrough", state)
+            return
+        # 4. no signal (not after a finite source ended: that is the end of the show)
+        if source_lost and self._source_ended_at is None:
+            base = self._last_image if self._last_image is not None else np.zeros((*self.size, 3), np.uint8)
+            self._write(self._overlay(base, StreamState.NO_SIGNAL), max(t, self._last_pts + 1), "hold", StreamState.NO_SIGNAL)
+
+    def _write(self, image: np.ndarray, pts_ns: int, kind: str, state: StreamState) -> None:
+        assert self._sink is not None
+        frame = Frame(image, pts_ns, self._out_seq)
+        try:
+            self._sink.write(frame)
+        except Exception:
+            logger.exception("sink %s failed to write frame %d; frame dropped", type(self._sink).__name__, self._out_seq)
+            return
+        self._out_seq += 1
+        self._last_pts = pts_ns
+        if kind != "hold":
+            self._last_image = image
+        assert self._in_ring is not None and self._out_ring is not None
+        self.telemetry.frame_out(passthrough=kind != "engine")
+        self.telemetry.set(
+            state=state,
+            dropped_input=self._in_ring.stats().writer_drops,
+            dropped_output=self._out_ring.stats().reader_drops + self._stale_outputs,
+        )
+
+    def _overlay(self, image: np.ndarray, state: StreamState) -> np.ndarray:
+        if not self.options.overlay:
+            return image
+        text = {
+            StreamState.WARMING_UP: f"PASSTHROUGH: engine {self._engine_state}",
+            StreamState.RESTARTING: "PASSTHROUGH: engine restarting",
+            StreamState.PASSTHROUGH: "PASSTHROUGH: engine stalled",
+            StreamState.NO_SIGNAL: "NO SIGNAL",
+        }.get(state, state.value)
+        out = image.copy()
+        scale = max(0.3, out.shape[0] / 720)
+        org = (4, max(12, int(18 * scale)))
+        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (255, 255, 255), 1, cv2.LINE_AA)
+        return out
