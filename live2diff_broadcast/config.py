@@ -25,15 +25,31 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class LoraSection(_Section):
+    """One style LoRA (kohya or diffusers/PEFT format), merged with ``weight`` x alpha/rank."""
+
+    path: str  # local file or Hub "owner/repo/file.safetensors"
+    weight: float = 1.0
+
+
 class ModelsSection(_Section):
-    """Where the weights come from: local paths or Hugging Face repo ids ("tiny" = random, offline)."""
+    """Where the weights come from: local paths or Hugging Face repo ids ("tiny" = random, offline).
+
+    A Hub source is ``owner/name`` (the repo's standard files) or ``owner/name/file`` (one file).
+    """
 
     preset: Literal["tiny", "live2diff"] = "tiny"
     base: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
     live2diff: str = "Leoxing/Live2Diff/live2diff.ckpt"
     lcm_lora: str = "latent-consistency/lcm-lora-sdv1-5"
     vae: str = "madebyollin/taesd"
-    depth: str = "Intel/dpt-hybrid-midas"
+    depth: str = "Intel/dpt-hybrid-midas"  # HF DPT folder/repo, or MiDaS' original dpt_hybrid_384.pt
+    style_checkpoint: str | None = None  # DreamBooth / civitai single-file SD1.5 checkpoint (LDM layout)
+    loras: list[LoraSection] = Field(default_factory=list)
+    allow_unsafe_pickle: bool = False  # True: fully unpickle .ckpt/.pt files torch's safe loader refuses (runs their code)
+    auto_download: bool = True  # False: never download; missing files are an error listing them
+    # Spatial SD weights found inside live2diff.ckpt: "ignore" (base/style UNet wins) or "apply" them.
+    live2diff_spatial: Literal["ignore", "apply"] = "ignore"
 
 
 class EngineSection(_Section):
