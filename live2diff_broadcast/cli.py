@@ -10,6 +10,8 @@ import sys
 # One module per subcommand; each exposes register(subparsers) that sets func=handler(args)->int.
 COMMANDS = [
     "render",
+    "models",
+    "convert",
     "plugins",
     "devices",
     "run",

@@ -64,7 +64,10 @@ def build_components(profile: Profile) -> Live2DiffComponents:
             "The output is MEANINGLESS noise patterns; set models.preset = 'live2diff' for real restyling."
         )
         return tiny_components()
-    raise NotImplementedError("models.preset = 'live2diff' needs the weights loader (live2diff_broadcast.weights)")
+    from ..weights.loader import LoadOptions, load_components  # heavy; only the real preset needs it
+
+    hint = "live2diff-broadcast models --download --profile <this profile>"
+    return load_components(profile.models, options=LoadOptions(download_hint=hint))
 
 
 class FrameTranslator:

@@ -65,9 +65,10 @@ def requirement(component: str, spec: str, kind: str | None = None) -> Requireme
 
 def profile_requirements(models: ModelsSection) -> list[Requirement]:
     """Every component the 'live2diff' preset loads for these settings, in load order."""
-    reqs = [
-        requirement("base", models.base),
-        requirement("lcm_lora", models.lcm_lora),
+    reqs = [requirement("base", models.base)]
+    if lcm_lora_enabled(models):
+        reqs.append(requirement("lcm_lora", models.lcm_lora))
+    reqs += [
         requirement("vae", models.vae),
         requirement("live2diff", models.live2diff),
         requirement("depth", models.depth),
@@ -77,3 +78,8 @@ def profile_requirements(models: ModelsSection) -> list[Requirement]:
     for i, lora in enumerate(models.loras):
         reqs.append(requirement(f"lora:{i}", lora.path, kind="lora"))
     return reqs
+
+
+def lcm_lora_enabled(models: ModelsSection) -> bool:
+    """``lcm_lora = ""`` (or "none") for a base that already has LCM distilled in."""
+    return models.lcm_lora.strip().lower() not in ("", "none")
