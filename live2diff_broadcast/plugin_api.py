@@ -17,7 +17,7 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -61,7 +61,7 @@ class DeviceInfo:
     detail: str = ""
 
 
-class _Plugin(ABC):
+class _Plugin(ABC):  # noqa: B024 - the shared base of Source and Sink; they declare the abstract methods
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Settings: ClassVar[type[PluginSettings]] = PluginSettings
@@ -71,7 +71,7 @@ class _Plugin(ABC):
         self._closed = False
 
     @classmethod
-    def create(cls, settings: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+    def create(cls, settings: dict[str, Any] | None = None) -> Self:
         """Validate ``settings`` against ``Settings`` and construct the plugin."""
         try:
             parsed = cls.Settings(**(settings or {}))
@@ -153,7 +153,11 @@ class PluginRegistry:
 def discover_plugins() -> PluginRegistry:
     """One pass over the entry points; a plugin that fails to import is recorded, not fatal."""
     registry = PluginRegistry()
-    for group, table, base in ((SOURCE_GROUP, registry.sources, Source), (SINK_GROUP, registry.sinks, Sink)):
+    tables: tuple[tuple[str, dict[str, Any], type[_Plugin]], ...] = (
+        (SOURCE_GROUP, registry.sources, Source),
+        (SINK_GROUP, registry.sinks, Sink),
+    )
+    for group, table, base in tables:
         for ep in entry_points(group=group):
             try:
                 cls = ep.load()

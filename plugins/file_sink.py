@@ -50,7 +50,7 @@ class FileSink(Sink):
         if not s.path.parent.is_dir():
             raise PluginError(f"sink 'file': setting 'path': folder {str(s.path.parent)!r} does not exist")
         self._size = output_size(s, width, height)
-        writer = cv2.VideoWriter(str(s.path), cv2.VideoWriter_fourcc(*fourcc), s.fps or fps, self._size)
+        writer = cv2.VideoWriter(str(s.path), cv2.VideoWriter.fourcc(*fourcc), s.fps or fps, self._size)
         if not writer.isOpened():
             raise PluginError(
                 f"sink 'file': OpenCV cannot write {str(s.path)!r} with codec {fourcc!r} at {self._size[0]}x{self._size[1]}"
