@@ -173,6 +173,7 @@ class _EngineLoop:
         self.meta: dict[int, tuple[int, int]] = {}  # input index -> (pts_ns, seq)
         self.pushed = 0
         self.emitted = 0
+        self.live_from = 0  # outputs of inputs from this index on mean "live" (after a reset: the new sinks)
 
     def run(self) -> None:
         parent = multiprocessing.parent_process()
@@ -206,12 +207,14 @@ class _EngineLoop:
             logger.info("engine: new prompt %r, re-warming", message.prompt)
             started = now_ns()
             outputs = translator.set_prompt(message.prompt)
-            if not outputs:
+            if not outputs:  # fewer recent frames than warmup: the stream starts over
+                self.live_from = self.pushed
                 self._set_state(EngineState.WARMING_UP)
             self._emit(outputs, now_ns() - started)
         elif isinstance(message, Reset):
             logger.info("engine: reset, warming up on the next frames")
             translator.reset()
+            self.live_from = self.pushed
             self._set_state(EngineState.WARMING_UP)
         else:
             logger.error("engine: unknown control message %r (expected SetPrompt, Reset or Stop); ignored", message)
@@ -226,7 +229,7 @@ class _EngineLoop:
             self.out_ring.write(image, pts_ns, seq, index)
             self.emitted += 1
             self.channel.send(FrameEvent(index, pts_ns, now_ns() - pts_ns, compute_ns))
-            if self.state is not EngineState.LIVE:
+            if self.state is not EngineState.LIVE and index >= self.live_from:
                 self._set_state(EngineState.LIVE)
         oldest = self.pushed - 256  # bounded: the pipeline never holds frames this old
         for stale in [i for i in self.meta if i < oldest]:
