@@ -47,8 +47,9 @@ class PreviewSink(Sink):
         # 1. refuse early where highgui cannot work (it raises, or aborts the process without a display)
         if gui_backend() is None:
             raise PluginError(
-                "sink 'preview': this OpenCV build has no GUI (opencv-python-headless); "
-                "install opencv-python for a preview window, or watch the 'ndi' or 'virtualcam' output instead"
+                "sink 'preview': this OpenCV build has no GUI (opencv-python-headless); for a preview window "
+                "replace it with the GUI build (`pip uninstall opencv-python-headless && pip install opencv-python`), "
+                "or watch the 'ndi' or 'virtualcam' output instead"
             )
         if platform.system() == "Linux" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise PluginError("sink 'preview': no display (DISPLAY/WAYLAND_DISPLAY unset); a preview window needs a desktop")

@@ -12,7 +12,7 @@ from plugins.preview import PreviewSink, gui_backend
 @pytest.mark.skipif(gui_backend() is not None, reason="this OpenCV has a GUI build")
 def test_headless_opencv_is_a_clear_error_at_open() -> None:
     sink = PreviewSink.create({})
-    with pytest.raises(PluginError, match="sink 'preview': this OpenCV build has no GUI.*opencv-python"):
+    with pytest.raises(PluginError, match="sink .preview.: this OpenCV build has no GUI.*pip install opencv-python"):
         sink.open(64, 48, 30.0)
     sink.close()
 
