@@ -34,3 +34,22 @@ def check_keys(got: Shapes, expected: Shapes, what: str, path: object) -> None:
     if wrong:
         lines.append(f"  {len(wrong)} shape mismatches: {wrong[:8]}{' ...' if len(wrong) > 8 else ''}")
     raise KeyMismatchError("\n".join(lines))
+
+
+def normalize_clip_keys(state: Mapping[str, torch.Tensor], expected: Mapping[str, object]) -> dict[str, torch.Tensor]:
+    """CLIP keys as this transformers version names them.
+
+    SD1.5's files (and LDM ``cond_stage_model.transformer.*``) say ``text_model.encoder...``; newer
+    transformers models say ``encoder...``: the prefix is added or removed to match ``expected``.
+    Older transformers also saved ``position_ids`` buffers that newer CLIP models do not keep.
+    """
+    prefix = "text_model."
+    want_prefix = any(k.startswith(prefix) for k in expected)
+    renamed = {}
+    for key, value in state.items():
+        if want_prefix and not key.startswith(prefix):
+            key = prefix + key
+        elif not want_prefix:
+            key = key.removeprefix(prefix)
+        renamed[key] = value
+    return {k: v for k, v in renamed.items() if k in expected or not k.endswith("position_ids")}

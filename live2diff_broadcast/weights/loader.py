@@ -28,7 +28,7 @@ from ..engine.unet import Live2DiffUNet
 from .denoiser import assemble_unet, cast, expected_unet_shapes
 from .errors import CorruptCheckpointError
 from .files import StateDict, read_state_dict
-from .keys import check_keys, shapes_of
+from .keys import check_keys, normalize_clip_keys, shapes_of
 from .live2diff_ckpt import expected_motion_shapes, load_live2diff_weights, motion_adapter_config
 from .lora import LoraFile, merge_loras, parse_lora
 from .manifest import profile_requirements
@@ -110,7 +110,7 @@ def _load_denoiser_and_text(
             check_keys(shapes_of(spatial), unet_shapes, "Stable Diffusion 1.5 UNet (unet/config.json)", unet_file)
         with measure("base text encoder weights"):
             text_file = base.file("text_encoder/model.safetensors")
-            text = drop_stray_position_ids(read_state_dict(text_file, unsafe), text_shapes)
+            text = normalize_clip_keys(read_state_dict(text_file, unsafe), text_shapes)
             check_keys(shapes_of(text), text_shapes, "CLIP text encoder (text_encoder/config.json)", text_file)
     # 2. the Live2Diff motion modules + depth adapter
     adapter_config = motion_adapter_config(unet_config, options.motion_num_attention_heads)
@@ -165,11 +165,6 @@ def expected_text_shapes(config: CLIPTextConfig) -> dict[str, torch.Size]:
     with init_empty_weights(include_buffers=True):
         model = CLIPTextModel(config)
     return {k: v.shape for k, v in model.state_dict().items()}
-
-
-def drop_stray_position_ids(state: StateDict, expected: Mapping[str, Any]) -> StateDict:
-    """Older transformers saved ``position_ids`` buffers that newer CLIP models do not keep."""
-    return {k: v for k, v in state.items() if k in expected or not k.endswith("position_ids")}
 
 
 def build_text_encoder(config: CLIPTextConfig, state: StateDict, dtype: torch.dtype) -> CLIPTextModel:

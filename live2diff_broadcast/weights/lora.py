@@ -154,7 +154,7 @@ def plan_merge(loras: Sequence[LoraFile], weights: Mapping[str, Mapping[str, tor
             if table is None:
                 unmatched.append(f"{layer.target}:{layer.module}")
                 continue
-            key = f"{layer.module}.weight" if f"{layer.module}.weight" in table else lookup[layer.target].get(layer.module)
+            key = _find_weight(layer.module, table, lookup[layer.target])
             if key is None:
                 unmatched.append(f"{layer.target}:{layer.module}")
                 continue
@@ -177,6 +177,17 @@ def plan_merge(loras: Sequence[LoraFile], weights: Mapping[str, Mapping[str, tor
                 lines.append(f"  {len(wrong)} shape mismatches: {wrong[:6]}")
             raise IncompatibleCheckpointError("\n".join(lines))
     return plan
+
+
+def _find_weight(module: str, table: Mapping[str, torch.Tensor], underscored: Mapping[str, str]) -> str | None:
+    """The weight key a LoRA layer names: dotted or kohya-underscored, with or without CLIP's
+    ``text_model.`` prefix (transformers 5 dropped it from CLIPTextModel's own keys)."""
+    for name in (module, module.removeprefix("text_model."), module.removeprefix("text_model_"), "text_model." + module):
+        if f"{name}.weight" in table:
+            return f"{name}.weight"
+        if name in underscored:
+            return underscored[name]
+    return None
 
 
 def lora_delta(layer: LoraLayer, shape: torch.Size) -> torch.Tensor:

@@ -15,10 +15,9 @@ SD15_FILES: FileNeeds = (
     ("unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.bin"),
     ("text_encoder/config.json",),
     ("text_encoder/model.safetensors", "text_encoder/pytorch_model.bin"),
-    ("tokenizer/vocab.json",),
-    ("tokenizer/merges.txt",),
+    ("tokenizer/vocab.json", "tokenizer/tokenizer.json"),  # the SD1.5 repo has vocab + merges
+    ("tokenizer/merges.txt", "tokenizer/tokenizer.json"),  # a tokenizer saved by transformers 5: tokenizer.json
     ("tokenizer/tokenizer_config.json",),
-    ("tokenizer/special_tokens_map.json",),
 )
 TAESD_FILES: FileNeeds = (
     ("config.json",),

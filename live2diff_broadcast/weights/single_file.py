@@ -19,7 +19,7 @@ from diffusers.loaders.single_file_utils import convert_ldm_clip_checkpoint, con
 
 from .errors import IncompatibleCheckpointError
 from .files import StateDict
-from .keys import check_keys, shapes_of
+from .keys import check_keys, normalize_clip_keys, shapes_of
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def convert_style_checkpoint(
     detect_family(state, path, int(unet_config["cross_attention_dim"]))
     unet = convert_ldm_unet_checkpoint(dict(state), dict(unet_config))
     check_keys(shapes_of(unet), unet_shapes, "Stable Diffusion 1.5 UNet", path)
-    text = {k: v for k, v in convert_ldm_clip_checkpoint(dict(state)).items() if k in text_shapes or "position_ids" not in k}
+    text = normalize_clip_keys(convert_ldm_clip_checkpoint(dict(state)), text_shapes)
     if not text:
         raise IncompatibleCheckpointError(f"{path}: no text encoder ({CLIP_PREFIX}*) in this checkpoint")
     check_keys(shapes_of(text), text_shapes, "CLIP ViT-L/14 text encoder", path)
