@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from live2diff_broadcast.weights.errors import CorruptCheckpointError, MissingWeightsError, UnsafeCheckpointError
+from live2diff_broadcast.weights.errors import (
+    CorruptCheckpointError,
+    MissingWeightsError,
+    UnsafeCheckpointError,
+)
 from live2diff_broadcast.weights.files import read_state_dict
 from tests.weights import zoo
 

@@ -10,6 +10,7 @@ import torch
 from live2diff_broadcast.cli import main
 from live2diff_broadcast.weights.denoiser import expected_unet_shapes
 from live2diff_broadcast.weights.errors import IncompatibleCheckpointError, KeyMismatchError
+from live2diff_broadcast.weights.files import read_safetensors_metadata
 from live2diff_broadcast.weights.live2diff_ckpt import (
     FORMAT,
     convert_live2diff_state_dict,
@@ -17,7 +18,6 @@ from live2diff_broadcast.weights.live2diff_ckpt import (
     load_live2diff_weights,
     motion_adapter_config,
 )
-from live2diff_broadcast.weights.files import read_safetensors_metadata
 from tests.weights import zoo
 from tests.weights.conftest import Zoo
 
