@@ -120,7 +120,7 @@ class IdentityTranslator:
     def push(self, frame: np.ndarray) -> list[tuple[int, np.ndarray]]:
         index, self.count = self.count, self.count + 1
         if frame.shape[:2] != self.size:
-            from .engine.translator import fit_frame
+            from .resize import fit_frame
 
             frame = fit_frame(frame, *self.size)
         return [(index, frame)]

@@ -49,7 +49,6 @@ import cv2
 import numpy as np
 
 from .config import Profile
-from .engine.translator import fit_frame
 from .engine_process import (
     EngineProcess,
     EngineSpec,
@@ -63,6 +62,7 @@ from .engine_process import (
 )
 from .frames import Frame, now_ns
 from .plugin_api import EndOfStream, Sink, Source
+from .resize import fit_frame
 from .telemetry import StreamState, Telemetry
 from .transport import FrameRing, RingFrame, new_run_prefix
 

@@ -11,6 +11,7 @@ import cv2
 
 from ..config import ProfileError, load_profile
 from ..engine.translator import FrameTranslator
+from ..weights.errors import WeightsError
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
         logger.error("%s: cannot open as a video", args.input)
         return 2
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    translator = FrameTranslator.from_profile(profile, style)
+    try:
+        translator = FrameTranslator.from_profile(profile, style)
+    except WeightsError as exc:
+        logger.error("%s", exc)
+        return 2
     height, width = translator.size
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if args.output.suffix.lower() == ".avi" else "mp4v"))
     writer = cv2.VideoWriter(str(args.output), fourcc, fps, (width, height))

@@ -233,6 +233,6 @@ def install_causal_attention(
     if state.causal.window > max_len:
         raise ValueError(f"window {state.causal.window} exceeds the motion modules' PE length {max_len}")
     cache = TemporalKVCache(len(layers), num_steps, state.causal)
-    for (attn, pos), layer_cache in zip(layers, cache.layers):
+    for (attn, pos), layer_cache in zip(layers, cache.layers, strict=True):
         attn.set_processor(CausalTemporalAttnProcessor(state, layer_cache, pos))
     return cache

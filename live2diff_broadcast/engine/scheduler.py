@@ -43,7 +43,7 @@ class StreamSchedule:
         scheduler.set_timesteps(num_schedule_steps)
         timesteps = scheduler.timesteps[list(t_index_list)].long()
         alphas = scheduler.alphas_cumprod[timesteps].double()
-        c_skip, c_out = zip(*(scheduler.get_scalings_for_boundary_condition_discrete(int(t)) for t in timesteps))
+        c_skip, c_out = zip(*(scheduler.get_scalings_for_boundary_condition_discrete(int(t)) for t in timesteps), strict=True)
 
         def col(values: torch.Tensor) -> torch.Tensor:
             return torch.as_tensor(values, dtype=torch.float64).view(-1, 1, 1, 1).to(device=device, dtype=dtype)

@@ -30,6 +30,7 @@ from .config import StreamConfig
 from .noise import NoiseSource
 from .scheduler import StreamSchedule
 from .text import PromptEncoder
+from .timing import StageTimer
 from .vae import LatentCodec
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Live2DiffStream:
         self.codec = LatentCodec(components.vae)
         self.prompts = PromptEncoder(components.tokenizer, components.text_encoder, config.clip_skip, config.prompt_template)
         self.text_embeds: torch.Tensor | None = None  # (1, L, D)
+        self.timer = StageTimer(self.device)  # enable with stream.timer.enabled = True
 
         # Pipeline rows: row s holds a frame at denoising step s (static buffers).
         self.rows_x = torch.zeros((n, *latent_shape), device=self.device, dtype=dtype)
@@ -156,9 +158,11 @@ class Live2DiffStream:
 
     def _encode(self, image: torch.Tensor) -> _Encoded:
         images = image[None].to(self.device, self.dtype)  # (1, 3, H, W)
-        depth = self.components.depth(images)  # (1, 1, H, W) in [0, 1]
-        depth_latent = self.codec.encode(depth.expand(-1, 3, -1, -1))
-        latent = self.codec.encode(images)
+        with self.timer.stage("depth"):
+            depth = self.components.depth(images)  # (1, 1, H, W) in [0, 1]
+        with self.timer.stage("encode"):
+            depth_latent = self.codec.encode(depth.expand(-1, 3, -1, -1))
+            latent = self.codec.encode(images)
         frame = self.frames_seen
         self.frames_seen += 1
         return _Encoded(frame, latent[0], depth_latent[0])
@@ -168,7 +172,8 @@ class Live2DiffStream:
         assert self.text_embeds is not None
         b, f = x.shape[:2]
         text = self.text_embeds.expand(b * f, -1, -1)
-        eps = self.components.unet(x.transpose(1, 2), timesteps, text, depth)  # (B, 4, F, h, w)
+        with self.timer.stage("unet"):
+            eps = self.components.unet(x.transpose(1, 2), timesteps, text, depth)  # (B, 4, F, h, w)
         return eps.transpose(1, 2)
 
     def _warmup(self, frames: list[_Encoded]) -> list[tuple[int, torch.Tensor]]:
@@ -184,7 +189,7 @@ class Live2DiffStream:
             if s + 1 < self.config.num_steps:
                 x = self.schedule.add_noise(denoised, torch.stack([self.noise(j, s + 1) for j in range(w)]), s + 1)
         self.pending = []
-        return [(f.frame, d) for f, d in zip(frames, denoised)]
+        return [(f.frame, d) for f, d in zip(frames, denoised, strict=True)]
 
     def _stream_pipelined(self, local: int | None, encoded: _Encoded | None) -> list[tuple[int, torch.Tensor]]:
         """One stream-batch call; ``encoded`` None advances the pipeline with a fill row (flush)."""
@@ -233,6 +238,7 @@ class Live2DiffStream:
         fresh = [(frame, latent) for frame, latent in ready if frame > self.last_emitted]
         if not fresh:
             return []
-        images = self.codec.decode(torch.stack([latent for _, latent in fresh]))
+        with self.timer.stage("decode"):
+            images = self.codec.decode(torch.stack([latent for _, latent in fresh]))
         self.last_emitted = fresh[-1][0]
-        return [StreamOutput(frame, image) for (frame, _), image in zip(fresh, images)]
+        return [StreamOutput(frame, image) for (frame, _), image in zip(fresh, images, strict=True)]

@@ -1,28 +1,22 @@
 """The engine's frame-level face: RGB uint8 frames in, translated RGB uint8 frames out.
 
-Resolution policy between a source and the model: ``crop`` (default) scales the frame to cover
-the model's H x W and cuts the overflow equally from both sides (no distortion, no bars);
-``fit`` scales it to fit inside and pads with black bars; ``stretch`` squashes it. Outputs are
-at the model's resolution; sinks scale them to their own.
+Input frames are brought to the model's size under the resolution policy of ``resize.py``;
+outputs are at the model's resolution and sinks scale them to their own.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
-import cv2
 import numpy as np
 import torch
 
 from ..config import Profile, StyleSection
+from ..resize import ResizeMode, fit_frame
 from .components import Live2DiffComponents, tiny_components
 from .stream import Live2DiffStream
 
 logger = logging.getLogger(__name__)
-
-ResizeMode = Literal["crop", "fit", "stretch"]
-
 
 def resolve_device(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
     """'auto' picks CUDA when present (fp16), else the CPU (fp32), and says so."""
@@ -34,26 +28,6 @@ def resolve_device(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
     if dtype == "auto":
         return dev, torch.float16 if dev.type == "cuda" else torch.float32
     return dev, getattr(torch, dtype)
-
-
-def fit_frame(frame: np.ndarray, height: int, width: int, mode: ResizeMode = "crop") -> np.ndarray:
-    """(H', W', 3) uint8 -> (height, width, 3) uint8 under the resolution policy."""
-    h, w = frame.shape[:2]
-    if (h, w) == (height, width):
-        return frame
-    if mode == "stretch":
-        return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-    cover = mode == "crop"
-    scale = max(height / h, width / w) if cover else min(height / h, width / w)
-    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-    scaled = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)
-    if cover:
-        top, left = (sh - height) // 2, (sw - width) // 2
-        return np.ascontiguousarray(scaled[top : top + height, left : left + width])
-    out = np.zeros((height, width, 3), dtype=np.uint8)
-    top, left = (height - sh) // 2, (width - sw) // 2
-    out[top : top + sh, left : left + sw] = scaled
-    return out
 
 
 def build_components(profile: Profile) -> Live2DiffComponents:

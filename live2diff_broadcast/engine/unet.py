@@ -45,7 +45,7 @@ class DepthAdapter(nn.Module):
             raise ValueError("DepthAdapter needs at least one hidden channel count")
         self.conv_in = nn.Conv2d(in_channels, channels[0], kernel_size=3, padding=1)
         self.blocks = nn.ModuleList(
-            nn.Conv2d(c_in, c_out, kernel_size=3, padding=1) for c_in, c_out in zip(channels[:-1], channels[1:])
+            nn.Conv2d(c_in, c_out, kernel_size=3, padding=1) for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
         )
         self.conv_out = nn.Conv2d(channels[-1], out_channels, kernel_size=3, padding=1)
         nn.init.zeros_(self.conv_out.weight)

@@ -8,7 +8,7 @@ def visible_frames(frame: int, causal: CausalWindow = CAUSAL) -> list[tuple[int,
     """(position, frame) pairs a row sees, decoded from its plan (slot -> frame by ring rule)."""
     plan = plan_row(frame, causal)
     seen = []
-    for slot, (pos, ok) in enumerate(zip(plan.key_positions, plan.key_valid)):
+    for slot, (pos, ok) in enumerate(zip(plan.key_positions, plan.key_valid, strict=True)):
         if not ok:
             continue
         if slot < causal.warmup:

@@ -98,7 +98,7 @@ def test_fill_rows_never_write_a_real_slot(tiny):
     ring = slice(8, 16)
     snap = [(layer.k[:, :, :, ring].clone(), layer.v[:, :, :, ring].clone()) for layer in stream.cache.layers]
     stream.push(inputs[8])  # rows 1 and 2 are fill rows in this call
-    for layer, (k, v) in zip(stream.cache.layers, snap):
+    for layer, (k, v) in zip(stream.cache.layers, snap, strict=True):
         assert torch.equal(layer.k[1:, :, :, ring], k[1:]) and torch.equal(layer.v[1:, :, :, ring], v[1:])
         assert not torch.equal(layer.k[0, :, :, ring], k[0])  # step 0 got frame 8
 
@@ -161,7 +161,7 @@ def test_rewarm_equals_a_fresh_stream_warmed_on_the_same_frames(tiny64):
     fresh = make(copy.deepcopy(tiny64), 2)
     fresh.set_prompt("a van gogh painting")
     run(fresh, inputs[8:16], flush=False)
-    for a, b in zip(switched.cache.layers, fresh.cache.layers):
+    for a, b in zip(switched.cache.layers, fresh.cache.layers, strict=True):
         assert (a.k[:, :, :, :8] - b.k[:, :, :, :8]).abs().max().item() < 1e-12
 
 

@@ -4,7 +4,12 @@ import pytest
 import torch
 from diffusers import MotionAdapter, UNet2DConditionModel
 
-from live2diff_broadcast.engine.unet import DepthAdapter, FramewiseGroupNorm, build_motion_unet, motion_transformers
+from live2diff_broadcast.engine.unet import (
+    DepthAdapter,
+    FramewiseGroupNorm,
+    build_motion_unet,
+    motion_transformers,
+)
 
 
 def test_fresh_depth_adapter_is_zero():
