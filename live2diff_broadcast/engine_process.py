@@ -59,6 +59,11 @@ class Reset:
 
 
 @dataclass(frozen=True)
+class Flush:
+    pass  # the source ended: finish the frames still in the pipeline (the last n - 1)
+
+
+@dataclass(frozen=True)
 class Stop:
     reason: str = "stopped"
 
@@ -108,6 +113,7 @@ class Translator(Protocol):
     def push(self, frame: np.ndarray) -> list[tuple[int, np.ndarray]]: ...
     def set_prompt(self, prompt: str) -> list[tuple[int, np.ndarray]]: ...
     def reset(self) -> None: ...
+    def flush(self) -> list[tuple[int, np.ndarray]]: ...
 
 
 class IdentityTranslator:
@@ -126,6 +132,9 @@ class IdentityTranslator:
         return [(index, frame)]
 
     def set_prompt(self, prompt: str) -> list[tuple[int, np.ndarray]]:
+        return []
+
+    def flush(self) -> list[tuple[int, np.ndarray]]:
         return []
 
     def reset(self) -> None:
@@ -211,13 +220,21 @@ class _EngineLoop:
                 self.live_from = self.pushed
                 self._set_state(EngineState.WARMING_UP)
             self._emit(outputs, now_ns() - started)
+        elif isinstance(message, Flush):
+            last = self.in_ring.read(timeout=0.0)  # a frame written just before the Flush comes first
+            if last is not None:
+                self._process(translator, last)
+            started = now_ns()
+            outputs = translator.flush()
+            logger.info("engine: source ended, flushed %d frames from the pipeline", len(outputs))
+            self._emit(outputs, now_ns() - started)
         elif isinstance(message, Reset):
             logger.info("engine: reset, warming up on the next frames")
             translator.reset()
             self.live_from = self.pushed
             self._set_state(EngineState.WARMING_UP)
         else:
-            logger.error("engine: unknown control message %r (expected SetPrompt, Reset or Stop); ignored", message)
+            logger.error("engine: unknown control message %r (expected SetPrompt, Reset, Flush or Stop); ignored", message)
 
     def _emit(self, outputs: list[tuple[int, np.ndarray]], compute_ns: int) -> None:
         for index, image in outputs:
@@ -269,7 +286,7 @@ class EngineProcess:
     def is_alive(self) -> bool:
         return self.process.is_alive()
 
-    def send(self, message: SetPrompt | Reset | Stop) -> bool:
+    def send(self, message: SetPrompt | Reset | Flush | Stop) -> bool:
         return self.channel.send(message)
 
     def events(self, timeout: float = 0.0) -> list[Any]:

@@ -54,6 +54,7 @@ from .engine_process import (
     EngineSpec,
     EngineState,
     ErrorEvent,
+    Flush,
     FrameEvent,
     ModelKind,
     Reset,
@@ -261,6 +262,9 @@ class Supervisor:
             except EndOfStream as exc:
                 logger.info("%s ended (%s): draining the engine for %.1f s, then stopping", name, exc, self.options.end_drain_s)
                 reason = "end of stream"
+                engine = self._engine
+                if engine is not None:
+                    engine.send(Flush())  # the last n - 1 frames are still in the pipeline
                 self._source_ended_at = time.monotonic()
                 return
             except Exception as exc:

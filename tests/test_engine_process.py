@@ -15,6 +15,7 @@ from live2diff_broadcast.engine_process import (
     EngineProcess,
     EngineSpec,
     EngineState,
+    Flush,
     FrameEvent,
     ModelKind,
     Reset,
@@ -127,4 +128,30 @@ def test_tiny_diffusion_engine_maps_outputs_to_original_pts(harness: Harness) ->
     assert harness.states()[-1] is EngineState.WARMING_UP
     for i in range(100, 108):
         harness.push(_frame(i), pts[13] + i, seq=i)
-    assert harness.states()[-1] is EngineState.LIVE
+    deadline = time.monotonic() + 60  # the warmup pass may outlast push()'s quiet period on a busy machine
+    while harness.states()[-1] is not EngineState.LIVE:
+        assert time.monotonic() < deadline, f"engine never went live again; states {harness.states()}"
+        harness.events += harness.engine.events(timeout=0.1)
+
+
+@pytest.mark.parametrize("harness", ["diffusion"], indirect=True)
+def test_flush_emits_the_frames_still_in_the_pipeline(harness: Harness) -> None:
+    harness.wait_state(EngineState.WARMING_UP)
+    last = -1
+    for i in range(11):
+        for out in harness.push(_frame(i), 1_000 + i, seq=i):
+            last = max(last, out.frame_index)
+    deadline = time.monotonic() + 30
+    while last < 9:  # on a busy machine outputs may trail push()'s quiet period
+        assert time.monotonic() < deadline, f"frame 9 never came out (last {last})"
+        got = harness.out.read(timeout=0.1)
+        last = max(last, got.frame_index) if got is not None else last
+    assert harness.out.read(timeout=1.0) is None  # 2 steps: frame 10 stays in the pipeline
+    harness.engine.send(Flush())
+    deadline = time.monotonic() + 30
+    flushed: list[RingFrame] = []
+    while not flushed and time.monotonic() < deadline:
+        got = harness.out.read(timeout=0.1)
+        if got is not None:
+            flushed.append(got)
+    assert [o.frame_index for o in flushed] == [10] and flushed[0].pts_ns == 1_010

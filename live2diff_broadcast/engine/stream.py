@@ -64,28 +64,37 @@ class Live2DiffStream:
     ) -> None:
         self.components, self.config, self.pipelined = components, config, pipelined
         self.device, self.dtype = torch.device(device), dtype
-        n, causal = config.num_steps, config.causal
-        latent_shape = (4, config.height // 8, config.width // 8)
-
-        self.state = TemporalAttentionState(causal, max_rows=n, device=self.device, dtype=dtype)
-        self.cache = install_causal_attention(components.unet.unet, self.state, n)
-        self.schedule = StreamSchedule(components.scheduler, config.t_index_list, config.num_schedule_steps, self.device, dtype)
-        self.noise = NoiseSource(config.seed, config.noise_mode, latent_shape, self.device, dtype)
         self.codec = LatentCodec(components.vae)
-        self.prompts = PromptEncoder(components.tokenizer, components.text_encoder, config.clip_skip, config.prompt_template)
         self.text_embeds: torch.Tensor | None = None  # (1, L, D)
         self.timer = StageTimer(self.device)  # enable with stream.timer.enabled = True
-
-        # Pipeline rows: row s holds a frame at denoising step s (static buffers).
-        self.rows_x = torch.zeros((n, *latent_shape), device=self.device, dtype=dtype)
-        self.rows_depth = torch.zeros_like(self.rows_x)
-        self.rows_frame: list[int | None] = [None] * n  # local frame index per row (None = fill)
+        self._build_steps(config)
+        self._build_style(config)
 
         self.frames_seen = 0  # global input index of the next frame
         self.base = 0  # global index of local frame 0 (the first sink) of the current epoch
         self.last_emitted = -1  # global index of the last emitted output
-        self.recent: deque[_Encoded] = deque(maxlen=causal.warmup)  # for rewarm
+        self.recent: deque[_Encoded] = deque(maxlen=config.causal.warmup)  # for rewarm
         self.pending: list[_Encoded] = []  # frames collected for the next warmup
+
+    def _build_steps(self, config: StreamConfig) -> None:
+        """Everything shaped by the denoising steps: schedule, attention state, KV cache, rows."""
+        n = config.num_steps
+        self.schedule = StreamSchedule(
+            self.components.scheduler, config.t_index_list, config.num_schedule_steps, self.device, self.dtype
+        )
+        self.state = TemporalAttentionState(config.causal, max_rows=n, device=self.device, dtype=self.dtype)
+        self.cache = install_causal_attention(self.components.unet.unet, self.state, n)
+        # Pipeline rows: row s holds a frame at denoising step s (static buffers).
+        self.rows_x = torch.zeros((n, 4, config.height // 8, config.width // 8), device=self.device, dtype=self.dtype)
+        self.rows_depth = torch.zeros_like(self.rows_x)
+        self.rows_frame: list[int | None] = [None] * n  # local frame index per row (None = fill)
+
+    def _build_style(self, config: StreamConfig) -> None:
+        """The cheap per-style parts: noise and prompt encoding."""
+        latent_shape = (4, config.height // 8, config.width // 8)
+        self.noise = NoiseSource(config.seed, config.noise_mode, latent_shape, self.device, self.dtype)
+        c = self.components
+        self.prompts = PromptEncoder(c.tokenizer, c.text_encoder, config.clip_skip, config.prompt_template)
 
     # ---- public API -------------------------------------------------------------------------
 
@@ -97,6 +106,23 @@ class Live2DiffStream:
     @property
     def warming_up(self) -> bool:
         return len(self.pending) > 0 or self.frames_seen == self.base
+
+    def reconfigure(self, config: StreamConfig) -> None:
+        """Apply a style's stream settings in place: seed, noise mode, prompt template, clip skip,
+        and the denoising steps (``t_index_list``; a different step count reallocates the KV cache
+        once). Resolution and window are structural and need a new stream. Follow with
+        ``set_prompt`` and ``rewarm``: the pipeline is cleared here."""
+        old = self.config
+        if (config.height, config.width, config.causal) != (old.height, old.width, old.causal):
+            raise ValueError(
+                f"resolution and window need a new stream: have {old.width}x{old.height} {old.causal}, "
+                f"got {config.width}x{config.height} {config.causal}"
+            )
+        self.config = config
+        if config.t_index_list != old.t_index_list or config.num_schedule_steps != old.num_schedule_steps:
+            self._build_steps(config)
+        self._build_style(config)
+        self._clear_pipeline()
 
     def set_prompt(self, prompt: str) -> None:
         """Encode a new prompt. Call ``rewarm`` after it so the sinks take on the new style."""

@@ -169,3 +169,30 @@ def test_push_before_set_prompt_is_a_clear_error(tiny):
     stream = Live2DiffStream(tiny, StreamConfig(height=64, width=64))
     with pytest.raises(RuntimeError, match="set_prompt"):
         stream.push(frames(1)[0])
+
+
+def test_reconfigure_to_more_steps_then_rewarm_equals_a_fresh_stream(tiny64):
+    inputs = frames(24)
+    switched = make(copy.deepcopy(tiny64), 2)
+    got = [o.frame for image in inputs[:16] for o in switched.push(image)]
+    new_config = StreamConfig(height=64, width=64, t_index_list=T_INDEX[3], seed=5)
+    switched.reconfigure(new_config)
+    switched.set_prompt("a van gogh painting")
+    got += [o.frame for o in switched.rewarm()]  # sinks = frames 8..15, 3 steps, seed 5
+    assert switched.cache.num_steps == 3
+    fresh = Live2DiffStream(copy.deepcopy(tiny64), new_config, dtype=torch.float64)
+    fresh.set_prompt("a van gogh painting")
+    run(fresh, inputs[8:16], flush=False)
+    for image in inputs[16:]:
+        mine, theirs = switched.push(image), fresh.push(image)
+        got += [o.frame for o in mine]
+        assert [o.frame - 8 for o in mine] == [o.frame for o in theirs]
+        assert all((a.image - b.image).abs().max().item() < 1e-9 for a, b in zip(mine, theirs, strict=True))
+    got += [o.frame for o in switched.flush()]
+    assert got == list(range(24))
+
+
+def test_reconfigure_refuses_structural_changes(tiny):
+    stream = make(tiny, 2, dtype=torch.float32)
+    with pytest.raises(ValueError, match="new stream"):
+        stream.reconfigure(StreamConfig(height=128, width=64))
