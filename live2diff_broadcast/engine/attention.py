@@ -45,6 +45,8 @@ class DeferredPositionalEmbedding(nn.Module):
     the temporal attention processors read ``pe`` and apply positions themselves.
     """
 
+    pe: torch.Tensor  # (1, max_len, C)
+
     def __init__(self, pe: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("pe", pe)

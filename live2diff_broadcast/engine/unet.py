@@ -49,7 +49,8 @@ class DepthAdapter(nn.Module):
         )
         self.conv_out = nn.Conv2d(channels[-1], out_channels, kernel_size=3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
+        if self.conv_out.bias is not None:
+            nn.init.zeros_(self.conv_out.bias)
 
     def forward(self, depth_latent: torch.Tensor) -> torch.Tensor:
         """(N, 4, h, w) depth latent -> (N, out_channels, h, w) conv_in residual."""
