@@ -16,9 +16,11 @@ def frames(count: int, seed: int = 0, size: int = 64) -> list[torch.Tensor]:
     return [(base.roll(i, dims=2) * 0.9 + 0.1 * torch.rand(3, size, size, generator=g)) for i in range(count)]
 
 
-def make_stream(components, n: int, dtype: torch.dtype = torch.float32, window: int = 16, warmup: int = 8) -> Live2DiffStream:
+def make_stream(
+    components, n: int, dtype: torch.dtype = torch.float32, window: int = 16, warmup: int = 8, device: str | torch.device = "cpu"
+) -> Live2DiffStream:
     config = StreamConfig(height=64, width=64, t_index_list=T_INDEX[n], causal=CausalWindow(window=window, warmup=warmup))
-    stream = Live2DiffStream(components, config, dtype=dtype)
+    stream = Live2DiffStream(components, config, device=device, dtype=dtype)
     stream.set_prompt("a cartoon dog")
     return stream
 
