@@ -16,21 +16,40 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .actions import Action
+from ..config import Profile
+from .actions import Action, NextStyle, PreviousStyle, Rewarm, SelectStyle, TogglePassthrough
 from .bus import ControlBus
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class HotkeyBinding:
+class KeyBinding:
     combo: str  # keyboard's syntax: "ctrl+alt+2", "f13", "shift+page down"
     make: Callable[[], Action]  # builds the action when the keys are pressed (stamps the time)
     label: str  # for logs: "style anime", "next_style"
 
 
-class HotkeysUnavailable(RuntimeError):
-    """Global hotkeys cannot be used here; the message says why and how to fix it."""
+_ACTIONS: dict[str, Callable[[], Action]] = {
+    "next_style": lambda: NextStyle(origin="hotkey"),
+    "previous_style": lambda: PreviousStyle(origin="hotkey"),
+    "passthrough": lambda: TogglePassthrough(origin="hotkey"),
+    "rewarm": lambda: Rewarm(origin="hotkey"),
+}
+
+
+def profile_key_bindings(profile: Profile) -> list[KeyBinding]:
+    """The profile's hotkeys (``styles[].hotkey`` and ``[hotkeys]``) as actions to post."""
+    bindings = []
+    for b in profile.hotkey_bindings():
+        if b.action == "style":
+            name = str(b.style)
+            bindings.append(KeyBinding(b.hotkey, lambda name=name: SelectStyle(name, origin="hotkey"), f"style {name!r}"))  # type: ignore[misc]
+        elif b.action in _ACTIONS:
+            bindings.append(KeyBinding(b.hotkey, _ACTIONS[b.action], b.action))
+        else:
+            logger.error("%s: unknown hotkey action %r (expected %s); ignored", b.field, b.action, ", ".join(_ACTIONS))
+    return bindings
 
 
 def unavailable_reason(exc: BaseException) -> str:
@@ -53,7 +72,7 @@ def unavailable_reason(exc: BaseException) -> str:
 class HotkeyControl:
     """Registers ``bindings`` with ``keyboard``; each press posts its action to the bus."""
 
-    def __init__(self, bus: ControlBus, bindings: list[HotkeyBinding]) -> None:
+    def __init__(self, bus: ControlBus, bindings: list[KeyBinding]) -> None:
         self.bus, self.bindings = bus, bindings
         self.available: bool | None = None  # None: not tried yet
         self.reason = ""
@@ -80,7 +99,7 @@ class HotkeyControl:
         logger.info("global hotkeys: %s", ", ".join(f"{b.combo} -> {b.label}" for b in self.bindings))
         return True
 
-    def rebind(self, bindings: list[HotkeyBinding]) -> bool:
+    def rebind(self, bindings: list[KeyBinding]) -> bool:
         """Replace the bindings (profile reloaded)."""
         self.stop()
         self.bindings = bindings
@@ -94,7 +113,7 @@ class HotkeyControl:
                 pass
         self._handles.clear()
 
-    def _add(self, binding: HotkeyBinding) -> None:
+    def _add(self, binding: KeyBinding) -> None:
         assert self._keyboard is not None
 
         def fire() -> None:

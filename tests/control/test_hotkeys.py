@@ -6,18 +6,19 @@ import logging
 
 import pytest
 
-from live2diff_broadcast.control import ControlBus, NextStyle, SelectStyle, TogglePassthrough
-from live2diff_broadcast.control.hotkeys import HotkeyBinding, HotkeyControl
+from live2diff_broadcast.config import Profile
+from live2diff_broadcast.control import ControlBus, NextStyle, Rewarm, SelectStyle, TogglePassthrough
+from live2diff_broadcast.control.hotkeys import HotkeyControl, KeyBinding, profile_key_bindings
 from live2diff_broadcast.frames import now_ns
 from tests.control.conftest import FakeKeyboard, collect, wait_for
 
 
-def bindings() -> list[HotkeyBinding]:
+def bindings() -> list[KeyBinding]:
     return [
-        HotkeyBinding("ctrl+alt+1", lambda: SelectStyle("anime", origin="hotkey"), "style anime"),
-        HotkeyBinding("ctrl+alt+2", lambda: SelectStyle("sketch", origin="hotkey"), "style sketch"),
-        HotkeyBinding("ctrl+alt+n", lambda: NextStyle(origin="hotkey"), "next_style"),
-        HotkeyBinding("f13", lambda: TogglePassthrough(origin="hotkey"), "passthrough"),
+        KeyBinding("ctrl+alt+1", lambda: SelectStyle("anime", origin="hotkey"), "style anime"),
+        KeyBinding("ctrl+alt+2", lambda: SelectStyle("sketch", origin="hotkey"), "style sketch"),
+        KeyBinding("ctrl+alt+n", lambda: NextStyle(origin="hotkey"), "next_style"),
+        KeyBinding("f13", lambda: TogglePassthrough(origin="hotkey"), "passthrough"),
     ]
 
 
@@ -43,7 +44,7 @@ def test_key_combinations_post_their_actions(fake_keyboard: FakeKeyboard) -> Non
 
 def test_an_invalid_combination_is_skipped_and_the_rest_work(fake_keyboard: FakeKeyboard, caplog: pytest.LogCaptureFixture) -> None:
     bus = ControlBus()
-    broken = HotkeyBinding("ctrl+nosuchkey", lambda: NextStyle(), "next_style")
+    broken = KeyBinding("ctrl+nosuchkey", lambda: NextStyle(), "next_style")
     control = HotkeyControl(bus, [broken, *bindings()])
     assert control.start() is True
     assert "ctrl+nosuchkey" in caplog.text and "next_style" in caplog.text
@@ -65,3 +66,19 @@ def test_unavailable_hotkeys_are_reported_once_with_the_fix(caplog: pytest.LogCa
     assert "global hotkeys unavailable" in text and "/dev/input" in text
     assert "root" in text and "input" in text and "control server still work" in text
     assert control.available is False
+
+
+def test_profile_hotkeys_select_styles_and_run_actions(fake_keyboard: FakeKeyboard) -> None:
+    profile = Profile(
+        styles=[{"name": "anime", "prompt": "a", "hotkey": "ctrl+alt+1"}, {"name": "sketch", "prompt": "b", "hotkey": "ctrl+alt+2"}],
+        hotkeys={"next_style": "ctrl+alt+n", "rewarm": "ctrl+alt+r"},
+    )
+    bus = ControlBus()
+    control = HotkeyControl(bus, profile_key_bindings(profile))
+    assert control.start() is True
+    for combo in ("ctrl+alt+2", "ctrl+alt+1", "ctrl+alt+n", "ctrl+alt+r"):
+        fake_keyboard.press(combo)
+    got = collect(bus, 4)
+    assert [type(a) for a in got] == [SelectStyle, SelectStyle, NextStyle, Rewarm]
+    assert [got[0].name, got[1].name] == ["sketch", "anime"]
+    control.stop()
