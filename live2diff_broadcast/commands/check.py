@@ -1,0 +1,158 @@
+"""``check PROFILE``: is the show profile valid, and is every model it names here?
+
+Validates the profile (schema, hotkeys, plugin settings), then, per style and component, says
+which referenced models are present (a local file / folder, or in the Hugging Face cache) and how
+to fetch the missing ones. Presence comes from the weights store (``ModelStore.locate``), the
+same lookup the engine uses when it loads, so "present" here means the engine will find it.
+
+Exit codes: 0 valid and every model present; 1 valid but models missing; 2 invalid profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Profile, ProfileError, StyleSection, load_profile
+from ..weights.manifest import Requirement, profile_requirements
+from ..weights.store import Located, Missing, ModelStore
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_MISSING, EXIT_INVALID = 0, 1, 2
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check",
+        help="validate a show profile and list, per style, which models are present or missing",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    p.add_argument("profile", type=Path, help="show profile TOML")
+    p.set_defaults(func=run)
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One model a style needs: where the profile sets it and whether it is here."""
+
+    requirement: Requirement
+    field: str  # the profile field that names it, e.g. "styles[1].loras[0].path" or "models.vae"
+    result: Located | Missing
+
+    @property
+    def present(self) -> bool:
+        return isinstance(self.result, Located)
+
+
+def run(args: argparse.Namespace) -> int:
+    # 1. validate: every problem, with its field path, or nothing more to say
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        print(exc)
+        return EXIT_INVALID
+    _print_summary(args.profile, profile)
+    if profile.models.preset == "tiny":
+        print("models: preset 'tiny' (random weights, built in memory): no model files needed")
+        return EXIT_OK
+    # 2. every style's models, located once each (styles share most of them)
+    store = ModelStore()
+    print(f"Hugging Face cache: {store.cache_dir}{'  (offline)' if store.offline else ''}")
+    per_style = {style.name: style_components(profile, style, store) for style in profile.styles}
+    shared = _shared_keys(list(per_style.values()))
+    # 3. report: shared components once, then what each style adds or overrides
+    missing: dict[tuple[str, str], ComponentStatus] = {}
+    first = next(iter(per_style.values()))
+    print("models shared by every style:")
+    for status in first:
+        if _key(status) in shared:
+            _print_status(status)
+            if not status.present:
+                missing[_key(status)] = status
+    for style in profile.styles:
+        own = [s for s in per_style[style.name] if _key(s) not in shared]
+        print(f"style {style.name!r}:" + ("" if own else " nothing beyond the shared models"))
+        for status in own:
+            _print_status(status)
+            if not status.present:
+                missing[_key(status)] = status
+    total = len({_key(s) for statuses in per_style.values() for s in statuses})
+    if not missing:
+        print(f"all {total} model components present")
+        return EXIT_OK
+    print(f"{len(missing)} of {total} model components missing")
+    if any(s.requirement.source.repo_id and s.field.startswith("models.") for s in missing.values()):
+        print(f"fetch the [models] ones with: live2diff-broadcast models --download --profile {args.profile}")
+    return EXIT_MISSING
+
+
+def style_components(profile: Profile, style: StyleSection, store: ModelStore) -> list[ComponentStatus]:
+    """The models ``style`` loads ([models] with its overrides), each located by ``store``."""
+    index = profile.styles.index(style)
+    statuses = []
+    for req in profile_requirements(profile.models_for(style)):
+        statuses.append(ComponentStatus(req, _field_of(req.component, style, index), store.locate(req)))
+    return statuses
+
+
+def _field_of(component: str, style: StyleSection, index: int) -> str:
+    """The profile field that sets ``component`` for this style."""
+    if component == "base":
+        return f"styles[{index}].base" if style.base is not None else "models.base"
+    if component == "style":
+        return f"styles[{index}].style_checkpoint" if style.style_checkpoint is not None else "models.style_checkpoint"
+    if component.startswith("lora:"):
+        j = component.split(":", 1)[1]
+        return f"styles[{index}].loras[{j}].path" if style.loras is not None else f"models.loras[{j}].path"
+    return f"models.{component}"
+
+
+def _key(status: ComponentStatus) -> tuple[str, str]:
+    return status.requirement.component, status.requirement.source.spec
+
+
+def _shared_keys(per_style: list[list[ComponentStatus]]) -> set[tuple[str, str]]:
+    keys = [{_key(s) for s in statuses} for statuses in per_style]
+    return set.intersection(*keys) if keys else set()
+
+
+def fetch_hint(status: ComponentStatus, missing: Missing) -> str:
+    """How to get a missing component: the exact download command, or where the local file must be."""
+    source = status.requirement.source
+    if source.repo_id is None:
+        return f"not found; put the file there or fix {status.field} in the profile"
+    prefix = source.repo_id + "/"
+    files = [f[len(prefix):] if f.startswith(prefix) else f for f in missing.files]
+    revision = f" --revision {source.revision}" if source.revision else ""
+    return f"fetch: hf download {source.repo_id} {' '.join(files)}{revision}"
+
+
+def _print_status(status: ComponentStatus) -> None:
+    req, result = status.requirement, status.result
+    head = f"  {'present' if status.present else 'MISSING':<8} {req.component:<10} {req.source.spec}  ({status.field})"
+    print(head)
+    if isinstance(result, Located):
+        print(f"           {result.root}")
+    else:
+        for path in result.files:
+            print(f"           {path}")
+        print(f"           {fetch_hint(status, result)}")
+
+
+def _print_summary(path: Path, profile: Profile) -> None:
+    default = profile.style().name
+    styles = ", ".join(s.name + (" (default)" if s.name == default else "") for s in profile.styles)
+    print(f"{path}: valid profile {profile.name!r}: {len(profile.styles)} style(s): {styles}")
+    print(f"source {profile.source.plugin}, sink {profile.sink.plugin}, engine {profile.engine.width}x"
+          f"{profile.engine.height}, steps {list(profile.engine.t_index_list)}")
+    for style in profile.styles:
+        print(f"  style {style.name!r}: t_index_list {list(profile.t_index_list(style))}, seed {style.seed}, "
+              f"prompt {style.prompt_template.format(style.prompt)!r}")
+    bindings = profile.hotkey_bindings()
+    if bindings:
+        print("hotkeys: " + ", ".join(
+            f"{b.hotkey} -> {b.action + ' ' + repr(b.style) if b.style else b.action}" for b in bindings
+        ))
