@@ -382,7 +382,15 @@ def load_profile(path: str | Path | None, registry: PluginRegistry | None = None
     if path is None:
         return Profile()
     path = Path(path)
-    data = _read_toml(path)
+    return parse_profile(read_profile_bytes(path), path, registry, check_plugins)
+
+
+def parse_profile(
+    raw: bytes, path: str | Path, registry: PluginRegistry | None = None, check_plugins: bool = True
+) -> Profile:
+    """Validate a profile file's bytes (``path`` only names it in errors); as ``load_profile``."""
+    path = Path(path)
+    data = _parse_toml(raw, path)
     try:
         profile = Profile(**data)
     except ValidationError as exc:
@@ -411,15 +419,19 @@ def _raw_plugin_sections(data: dict[str, Any]) -> dict[str, PluginSection]:
     return sections
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_profile_bytes(path: Path) -> bytes:
+    """The file's bytes, or a ProfileError that says why not."""
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise ProfileError(f"{path}: no such profile file") from None
     except IsADirectoryError:
         raise ProfileError(f"{path}: is a directory, expected a TOML profile file") from None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _parse_toml(raw: bytes, path: Path) -> dict[str, Any]:
     try:
         if b"\x00" in raw:
             raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1, "NUL byte")
