@@ -15,6 +15,7 @@ COMMANDS = [
     "plugins",
     "devices",
     "run",
+    "build_engines",
     "check",
     "control",
 ]

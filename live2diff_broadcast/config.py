@@ -133,7 +133,17 @@ class EngineSection(_Section):
     window: int = Field(16, ge=2)
     warmup: int = Field(8, ge=1)
     clip_skip: int = Field(2, ge=1)
-    backend: Literal["pytorch"] = "pytorch"
+    # UNet backend. auto: "compiled" on NVIDIA GPUs, "pytorch" (eager) elsewhere. onnxruntime / tensorrt
+    # export static-shape graphs (and build engines) into engine_dir once; any backend that cannot run
+    # falls back to eager PyTorch with an error in the log and in telemetry, never silently.
+    backend: Literal["auto", "pytorch", "compiled", "onnxruntime", "tensorrt"] = "auto"
+    depth_backend: Literal["auto", "pytorch", "onnxruntime"] = "auto"  # auto: onnxruntime with onnxruntime/tensorrt
+    vae_backend: Literal["auto", "pytorch", "onnxruntime"] = "auto"  # TAESD; same rule
+    engine_dir: str | None = None  # ONNX graphs and TensorRT engines (default ~/.cache/live2diff_broadcast/engines)
+    torch_compile: bool = True  # compiled backend: torch.compile the stream call
+    cuda_graph: bool = True  # compiled backend: capture the stream call in a CUDA graph
+    trt_refit: bool = True  # build refittable engines: a weights change refits instead of rebuilding
+    onnx_opset: int = Field(17, ge=17, le=20)
 
     @model_validator(mode="after")
     def _window_holds_warmup(self) -> EngineSection:

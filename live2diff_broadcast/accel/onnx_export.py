@@ -139,14 +139,27 @@ class DptCore(nn.Module):
         return self.model(pixel_values=pixel_values).predicted_depth
 
 
-def export_taesd(vae: AutoencoderTiny, height: int, width: int, batch: int, folder: Path, opset: int = DEFAULT_OPSET) -> tuple[Path, Path]:
-    """TAESD encoder (images in [0,1] -> scaled latents) and decoder, at one static size each."""
+def export_taesd_encoder(vae: AutoencoderTiny, height: int, width: int, path: Path, batch: int = 1,
+                         opset: int = DEFAULT_OPSET) -> Path:
+    """TAESD encoder with the [0,1] -> [-1,1] mapping and latent scaling inside, static size."""
     param = next(vae.parameters())
     images = torch.rand(batch, 3, height, width, device=param.device, dtype=param.dtype)
+    return _export(TaesdEncoder(vae).eval(), (images,), path, ["images"], ["latents"], opset)
+
+
+def export_taesd_decoder(vae: AutoencoderTiny, height: int, width: int, path: Path, batch: int = 1,
+                         opset: int = DEFAULT_OPSET) -> Path:
+    """TAESD decoder with the unscaling and the [-1,1] -> [0,1] clamp inside, static size."""
+    param = next(vae.parameters())
     latents = torch.randn(batch, 4, height // 8, width // 8, device=param.device, dtype=param.dtype)
-    enc = _export(TaesdEncoder(vae).eval(), (images,), folder / "taesd_encoder.onnx", ["images"], ["latents"], opset)
-    dec = _export(TaesdDecoder(vae).eval(), (latents,), folder / "taesd_decoder.onnx", ["latents"], ["images"], opset)
-    return enc, dec
+    return _export(TaesdDecoder(vae).eval(), (latents,), path, ["latents"], ["images"], opset)
+
+
+def export_taesd(vae: AutoencoderTiny, height: int, width: int, batch: int, folder: Path,
+                 opset: int = DEFAULT_OPSET) -> tuple[Path, Path]:
+    """Both TAESD halves into ``folder``."""
+    return (export_taesd_encoder(vae, height, width, folder / "taesd_encoder.onnx", batch, opset),
+            export_taesd_decoder(vae, height, width, folder / "taesd_decoder.onnx", batch, opset))
 
 
 def export_depth(model: DPTForDepthEstimation, input_size: int, path: Path, batch: int = 1, opset: int = DEFAULT_OPSET) -> Path:

@@ -11,6 +11,7 @@ import logging
 import numpy as np
 import torch
 
+from ..accel.backend import BackendReport, apply_backend
 from ..config import Profile, StyleSection
 from ..resize import ResizeMode, fit_frame
 from .components import Live2DiffComponents, tiny_components
@@ -47,8 +48,19 @@ def build_components(profile: Profile) -> Live2DiffComponents:
 class FrameTranslator:
     """Owns one Live2DiffStream; speaks numpy frames."""
 
-    def __init__(self, stream: Live2DiffStream, resize: ResizeMode = "crop") -> None:
+    def __init__(self, stream: Live2DiffStream, resize: ResizeMode = "crop", backend: BackendReport | None = None) -> None:
         self.stream, self.resize = stream, resize
+        self.backend = backend or BackendReport(requested="pytorch")
+
+    @property
+    def active_backend(self) -> str:
+        """The UNet backend actually running (telemetry): pytorch, compiled, onnxruntime or tensorrt."""
+        return self.backend.active
+
+    @property
+    def backend_fallback_reason(self) -> str | None:
+        """Why the requested backend is not running (None when it is)."""
+        return self.backend.fallback_reason
 
     @classmethod
     def from_profile(cls, profile: Profile, style: StyleSection | None = None) -> FrameTranslator:
@@ -57,7 +69,7 @@ class FrameTranslator:
         components = build_components(profile).to(device, dtype)
         stream = Live2DiffStream(components, profile.stream_config(style), device=device, dtype=dtype)
         stream.set_prompt(style.prompt)
-        return cls(stream)
+        return cls(stream, backend=apply_backend(stream, profile.engine))
 
     @property
     def size(self) -> tuple[int, int]:

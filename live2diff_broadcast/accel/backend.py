@@ -1,0 +1,172 @@
+"""Choosing the stream's backend from the profile, with a loud fallback to PyTorch.
+
+``apply_backend(stream, engine_section)`` installs the requested runner for the UNet and, when
+asked, onnxruntime sessions for the depth model and TAESD. Anything that stops a backend (a
+missing package, no GPU, a failed export or build, out of memory, at start-up or at the first
+calls) is logged as an error and recorded in the returned ``BackendReport``
+(``active`` / ``fallback_reason``, shown by the translator as ``active_backend`` and
+``backend_fallback_reason``); the stream keeps running on eager PyTorch. Never silent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import torch
+
+from ..engine.stream import Live2DiffStream
+from ..engine.unet import Live2DiffUNet
+from .engine_cache import EngineCache
+from .runner import AcceleratedUNet, StreamRunner
+
+logger = logging.getLogger(__name__)
+
+Backend = Literal["auto", "pytorch", "compiled", "onnxruntime", "tensorrt"]
+PartBackend = Literal["auto", "pytorch", "onnxruntime"]
+
+
+class EngineSettings(Protocol):
+    """The fields of config.EngineSection this module reads."""
+
+    backend: Backend
+    depth_backend: PartBackend
+    vae_backend: PartBackend
+    engine_dir: str | None
+    torch_compile: bool
+    cuda_graph: bool
+    trt_refit: bool
+    onnx_opset: int
+
+
+@dataclass
+class BackendReport:
+    """What runs, for telemetry: ``active`` is the UNet backend actually in use."""
+
+    requested: str
+    active: str = "pytorch"
+    fallback_reason: str | None = None
+    depth: str = "pytorch"
+    vae: str = "pytorch"
+
+    def fall_back(self, what: str, reason: str) -> None:
+        message = f"{what}: {reason}"
+        self.fallback_reason = message if self.fallback_reason is None else f"{self.fallback_reason}; {message}"
+        logger.error("BACKEND FALLBACK -- %s -- running on PyTorch instead", message)
+
+
+def resolve_backend(requested: Backend, device: torch.device) -> str:
+    """'auto': the compiled PyTorch path on NVIDIA GPUs, eager PyTorch elsewhere."""
+    if requested == "auto":
+        return "compiled" if device.type == "cuda" else "pytorch"
+    return requested
+
+
+class FallbackRunner:
+    """An accelerated runner that switches to the eager UNet for good on its first failure.
+
+    Every runner writes the cache only after its graph has run, so a failed call leaves the cache
+    as it was and the eager UNet can redo the same call.
+    """
+
+    def __init__(self, runner: StreamRunner, eager: Live2DiffUNet, report: BackendReport) -> None:
+        self.runner, self.eager, self.report = runner, eager, report
+        self.name = runner.name
+        self.failed = False
+
+    def __call__(self, latents: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        if not self.failed:
+            try:
+                return self.runner(latents, timesteps, text, depth)
+            except Exception as exc:  # noqa: BLE001 - any accelerator failure: go on eagerly, loudly
+                logger.exception("%s stream call failed", self.runner.name)
+                self.failed = True
+                self.report.active = "pytorch"
+                self.report.fall_back(f"{self.runner.name} failed while streaming", f"{type(exc).__name__}: {exc}")
+        return self.eager(latents, timesteps, text, depth)
+
+
+def _unet_runner(backend: str, stream: Live2DiffStream, settings: EngineSettings, cache: EngineCache) -> StreamRunner:
+    from .stream_graph import StreamUNetGraph
+
+    if backend == "compiled":
+        from .compiled import CompiledStreamRunner
+
+        graph = StreamUNetGraph(stream.components.unet, stream.config.causal.window)
+        return CompiledStreamRunner(graph, stream.state, stream.cache, use_compile=settings.torch_compile,
+                                    cuda_graph=settings.cuda_graph)
+    from .engines import ensure_engine, ensure_onnx, stream_unet_target
+
+    if backend == "onnxruntime":
+        from .ort_unet import OrtStreamRunner
+
+        target = stream_unet_target(stream.components, stream.config, settings.onnx_opset)
+        return OrtStreamRunner.from_file(ensure_onnx(target, cache), stream.state, stream.cache, stream.device)
+    if backend == "tensorrt":
+        from .trt_build import import_tensorrt
+        from .trt_runtime import TrtEngine, TrtStreamRunner
+
+        import_tensorrt()  # fail fast, before any export
+        target = stream_unet_target(stream.components, stream.config, settings.onnx_opset, tensorrt=True)
+        plan = ensure_engine(target, cache, refittable=settings.trt_refit)
+        return TrtStreamRunner(TrtEngine(plan, stream.device), stream.state, stream.cache)
+    raise ValueError(f"unknown backend {backend!r}; expected pytorch, compiled, onnxruntime or tensorrt")
+
+
+def _part_backend(requested: PartBackend, unet_backend: str) -> str:
+    if requested == "auto":
+        return "onnxruntime" if unet_backend in ("onnxruntime", "tensorrt") else "pytorch"
+    return requested
+
+
+def apply_backend(stream: Live2DiffStream, settings: EngineSettings) -> BackendReport:
+    """Install the profile's backends on ``stream``; returns what actually runs."""
+    backend = resolve_backend(settings.backend, stream.device)
+    report = BackendReport(requested=settings.backend)
+    cache = EngineCache(Path(settings.engine_dir) if settings.engine_dir else None)
+    eager = stream.components.unet
+    if backend != "pytorch":
+        try:
+            runner = _unet_runner(backend, stream, settings, cache)
+        except Exception as exc:  # noqa: BLE001 - missing package, no GPU, export/build failure, OOM
+            logger.debug("backend %s failed to start", backend, exc_info=True)
+            report.fall_back(f"backend {backend!r} unavailable", f"{type(exc).__name__}: {exc}")
+        else:
+            wrapped = FallbackRunner(runner, eager, report)
+            stream.components.unet = AcceleratedUNet(eager, stream.state, stream.cache, wrapped)  # type: ignore[assignment]
+            report.active = backend
+    _apply_parts(stream, settings, backend, cache, report)
+    logger.info("engine backends: unet=%s depth=%s vae=%s%s", report.active, report.depth, report.vae,
+                f" (requested {report.requested})" if report.fallback_reason else "")
+    return report
+
+
+def _apply_parts(stream: Live2DiffStream, settings: EngineSettings, unet_backend: str, cache: EngineCache,
+                 report: BackendReport) -> None:
+    prefer_trt = unet_backend == "tensorrt"
+    depth_backend = _part_backend(settings.depth_backend, unet_backend)
+    if depth_backend == "onnxruntime":
+        try:
+            from .engines import depth_target, ensure_onnx
+            from .ort_components import OrtDepthEstimator
+
+            target = depth_target(stream.components, settings.onnx_opset)
+            path = ensure_onnx(target, cache)
+            stream.components.depth = OrtDepthEstimator.from_file(path, target.key.height, stream.device, stream.dtype, prefer_trt)
+            report.depth = "onnxruntime"
+        except Exception as exc:  # noqa: BLE001
+            report.fall_back("depth on onnxruntime unavailable", f"{type(exc).__name__}: {exc}")
+    vae_backend = _part_backend(settings.vae_backend, unet_backend)
+    if vae_backend == "onnxruntime":
+        try:
+            from .engines import ensure_onnx, vae_targets
+            from .ort_components import OrtLatentCodec
+
+            enc, dec = vae_targets(stream.components, stream.config, settings.onnx_opset)
+            stream.codec = OrtLatentCodec.from_files(ensure_onnx(enc, cache), ensure_onnx(dec, cache), stream.device,
+                                                     stream.dtype, prefer_trt)  # type: ignore[assignment]
+            report.vae = "onnxruntime"
+        except Exception as exc:  # noqa: BLE001
+            report.fall_back("TAESD on onnxruntime unavailable", f"{type(exc).__name__}: {exc}")
