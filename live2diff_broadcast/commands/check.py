@@ -149,7 +149,7 @@ def _print_summary(path: Path, profile: Profile) -> None:
     print(f"source {profile.source.plugin}, sink {profile.sink.plugin}, engine {profile.engine.width}x"
           f"{profile.engine.height}, steps {list(profile.engine.t_index_list)}")
     for style in profile.styles:
-        print(f"  style {style.name!r}: t_index_list {list(profile.t_index_list(style))}, seed {style.seed}, "
+        print(f"  - {style.name}: t_index_list {list(profile.t_index_list(style))}, seed {style.seed}, "
               f"prompt {style.prompt_template.format(style.prompt)!r}")
     bindings = profile.hotkey_bindings()
     if bindings:
