@@ -52,7 +52,7 @@ def _name_signature(hotkey: str, keyboard: ModuleType | None) -> HotkeySignature
         names = []
         for key in re.split(r"\s?\+\s?", step):
             if normalize is not None:
-                names.append(normalize(key))  # raises ValueError for an empty key name
+                names.append(normalize(key).lower())  # ValueError for an empty name; "R" is the r key
             elif key.strip():
                 names.append(key.strip().lower())
             else:
