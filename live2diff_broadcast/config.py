@@ -99,7 +99,7 @@ class LoraSection(_Section):
     """One style LoRA (kohya or diffusers/PEFT format), merged with ``weight`` x alpha/rank."""
 
     path: str = Field(min_length=1)  # local file or Hub "owner/repo/file.safetensors"
-    weight: float = Field(1.0, allow_inf_nan=False)
+    weight: float = Field(default=1.0, allow_inf_nan=False)
 
 
 class ModelsSection(_Section):
@@ -125,14 +125,14 @@ class ModelsSection(_Section):
 class EngineSection(_Section):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
-    width: int = Field(512, ge=64, le=2048, multiple_of=8)
-    height: int = Field(512, ge=64, le=2048, multiple_of=8)
+    width: int = Field(default=512, ge=64, le=2048, multiple_of=8)
+    height: int = Field(default=512, ge=64, le=2048, multiple_of=8)
     # Denoising steps over the 50-step LCM schedule (index i = timestep 999 - 20 i); its length is the
     # number of steps per frame (and the frames of output latency + 1). Styles may override it.
     t_index_list: TIndexList = Field(default_factory=lambda: [30, 40])
-    window: int = Field(16, ge=2)
-    warmup: int = Field(8, ge=1)
-    clip_skip: int = Field(2, ge=1)
+    window: int = Field(default=16, ge=2)
+    warmup: int = Field(default=8, ge=1)
+    clip_skip: int = Field(default=2, ge=1)
     # UNet backend. auto: "compiled" on NVIDIA GPUs, "pytorch" (eager) elsewhere. onnxruntime / tensorrt
     # export static-shape graphs (and build engines) into engine_dir once; any backend that cannot run
     # falls back to eager PyTorch with an error in the log and in telemetry, never silently.
@@ -143,7 +143,7 @@ class EngineSection(_Section):
     torch_compile: bool = True  # compiled backend: torch.compile the stream call
     cuda_graph: bool = True  # compiled backend: capture the stream call in a CUDA graph
     trt_refit: bool = True  # build refittable engines: a weights change refits instead of rebuilding
-    onnx_opset: int = Field(17, ge=17, le=20)
+    onnx_opset: int = Field(default=17, ge=17, le=20)
 
     @model_validator(mode="after")
     def _window_holds_warmup(self) -> EngineSection:
@@ -173,7 +173,7 @@ class StyleSection(_Section):
     style_checkpoint: str | None = None
     loras: list[LoraSection] | None = None
     # How far from the input: strength in (0, 1] OR an explicit t_index_list (never both); unset = engine's.
-    strength: float | None = Field(None, gt=0, le=1)
+    strength: float | None = Field(default=None, gt=0, le=1)
     t_index_list: TIndexList | None = None
     seed: int = 42
     noise_mode: Literal["per_frame", "fixed"] = "per_frame"
