@@ -17,6 +17,10 @@ from typing import Literal, Protocol
 
 import torch
 
+from ..engine.attention import TemporalAttentionState
+from ..engine.components import Live2DiffComponents
+from ..engine.config import StreamConfig
+from ..engine.kv_cache import TemporalKVCache
 from ..engine.stream import Live2DiffStream
 from ..engine.unet import Live2DiffUNet
 from .engine_cache import EngineCache
@@ -64,6 +68,16 @@ def resolve_backend(requested: Backend, device: torch.device) -> str:
     return requested
 
 
+class _EagerRunner:
+    name = "pytorch"
+
+    def __init__(self, eager: Live2DiffUNet) -> None:
+        self.eager = eager
+
+    def __call__(self, latents: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        return self.eager(latents, timesteps, text, depth)
+
+
 class FallbackRunner:
     """An accelerated runner that switches to the eager UNet for good on its first failure.
 
@@ -88,30 +102,42 @@ class FallbackRunner:
         return self.eager(latents, timesteps, text, depth)
 
 
-def _unet_runner(backend: str, stream: Live2DiffStream, settings: EngineSettings, cache: EngineCache) -> StreamRunner:
+def _unet_runner(
+    backend: str,
+    components: Live2DiffComponents,
+    state: TemporalAttentionState,
+    kv: TemporalKVCache,
+    size: tuple[int, int],
+    device: torch.device,
+    settings: EngineSettings,
+    cache: EngineCache,
+) -> StreamRunner:
+    """A runner for the stream whose attention ``state`` and cache ``kv`` are given, at ``size`` (H, W)."""
     from .stream_graph import StreamUNetGraph
 
+    eager = getattr(components.unet, "eager", components.unet)
     if backend == "compiled":
         from .compiled import CompiledStreamRunner
 
-        graph = StreamUNetGraph(stream.components.unet, stream.config.causal.window)
-        return CompiledStreamRunner(graph, stream.state, stream.cache, use_compile=settings.torch_compile,
-                                    cuda_graph=settings.cuda_graph)
+        graph = StreamUNetGraph(eager, state.causal.window)
+        return CompiledStreamRunner(graph, state, kv, use_compile=settings.torch_compile, cuda_graph=settings.cuda_graph)
     from .engines import ensure_engine, ensure_onnx, stream_unet_target
 
+    # shape-only config: the graph depends on size, step count and window, not on the timestep values
+    shape = StreamConfig(height=size[0], width=size[1], t_index_list=tuple(range(kv.num_steps)), causal=state.causal)
     if backend == "onnxruntime":
         from .ort_unet import OrtStreamRunner
 
-        target = stream_unet_target(stream.components, stream.config, settings.onnx_opset)
-        return OrtStreamRunner.from_file(ensure_onnx(target, cache), stream.state, stream.cache, stream.device)
+        target = stream_unet_target(components, shape, settings.onnx_opset)
+        return OrtStreamRunner.from_file(ensure_onnx(target, cache), state, kv, device)
     if backend == "tensorrt":
         from .trt_build import import_tensorrt
         from .trt_runtime import TrtEngine, TrtStreamRunner
 
         import_tensorrt()  # fail fast, before any export
-        target = stream_unet_target(stream.components, stream.config, settings.onnx_opset, tensorrt=True)
+        target = stream_unet_target(components, shape, settings.onnx_opset, tensorrt=True)
         plan = ensure_engine(target, cache, refittable=settings.trt_refit)
-        return TrtStreamRunner(TrtEngine(plan, stream.device), stream.state, stream.cache)
+        return TrtStreamRunner(TrtEngine(plan, device), state, kv)
     raise ValueError(f"unknown backend {backend!r}; expected pytorch, compiled, onnxruntime or tensorrt")
 
 
@@ -126,16 +152,28 @@ def apply_backend(stream: Live2DiffStream, settings: EngineSettings) -> BackendR
     backend = resolve_backend(settings.backend, stream.device)
     report = BackendReport(requested=settings.backend)
     cache = EngineCache(Path(settings.engine_dir) if settings.engine_dir else None)
-    eager = stream.components.unet
+    components, device = stream.components, stream.device
+    eager = getattr(components.unet, "eager", components.unet)  # never wrap twice
+
+    def make(state: TemporalAttentionState, kv: TemporalKVCache, size: tuple[int, int]) -> StreamRunner:
+        return FallbackRunner(_unet_runner(backend, components, state, kv, size, device, settings, cache), eager, report)
+
+    def rebuild(state: TemporalAttentionState, kv: TemporalKVCache, size: tuple[int, int]) -> StreamRunner:
+        try:
+            return make(state, kv, size)
+        except Exception as exc:  # noqa: BLE001
+            report.active = "pytorch"
+            report.fall_back(f"backend {backend!r} unavailable after a stream change", f"{type(exc).__name__}: {exc}")
+            return _EagerRunner(eager)
+
     if backend != "pytorch":
         try:
-            runner = _unet_runner(backend, stream, settings, cache)
+            runner = make(stream.state, stream.cache, (stream.config.height, stream.config.width))
         except Exception as exc:  # noqa: BLE001 - missing package, no GPU, export/build failure, OOM
             logger.debug("backend %s failed to start", backend, exc_info=True)
             report.fall_back(f"backend {backend!r} unavailable", f"{type(exc).__name__}: {exc}")
         else:
-            wrapped = FallbackRunner(runner, eager, report)
-            stream.components.unet = AcceleratedUNet(eager, stream.state, stream.cache, wrapped)  # type: ignore[assignment]
+            components.unet = AcceleratedUNet(eager, stream.state, stream.cache, runner, rebuild)  # type: ignore[assignment]
             report.active = backend
     _apply_parts(stream, settings, backend, cache, report)
     logger.info("engine backends: unet=%s depth=%s vae=%s%s", report.active, report.depth, report.vae,

@@ -102,3 +102,28 @@ def test_kv_cache_allocated_size_equals_analytic_size(tiny, size, n):
     window_only, with_scratch = analytic_kv_bytes(geometry, n, causal, torch.float32)
     assert stream.cache.nbytes == with_scratch
     assert window_only * 17 == with_scratch * 16
+
+
+def test_runner_follows_the_stream_to_a_new_step_count(tmp_path):
+    """reconfigure() to another step count re-binds the UNet: the onnxruntime runner is rebuilt for it."""
+    translator = FrameTranslator.from_profile(_profile(tmp_path, backend="onnxruntime", depth_backend="pytorch",
+                                                       vae_backend="pytorch"))
+    stream = translator.stream
+    if not hasattr(stream, "reconfigure"):
+        pytest.skip("this stream has no reconfigure()")
+    cam = _camera(16)
+    for f in cam[:10]:
+        translator.push(f)
+    wrapped = stream.components.unet
+    first_runner = wrapped.runner
+    from dataclasses import replace
+
+    stream.reconfigure(replace(stream.config, t_index_list=(30, 36, 42)))
+    stream.rewarm()
+    calls = wrapped.runner_calls
+    out = [o for f in cam[10:] for o in translator.push(f)]
+    assert wrapped.runner_calls == calls + 6
+    assert wrapped.runner is not first_runner and wrapped.state is stream.state
+    assert all(a is b for a, b in zip(wrapped.cache.layers, stream.cache.layers, strict=True))
+    assert wrapped.cache.num_steps == 3 and translator.active_backend == "onnxruntime"
+    assert out  # streaming continued on the rebuilt runner
