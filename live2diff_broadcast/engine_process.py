@@ -7,7 +7,10 @@ Child side (``engine_main``), per input frame:
   4. write each output to the output ring with the ORIGINAL pts_ns and seq of its input;
   5. report the frame (latency = now - pts_ns, compute time) and state changes as events.
 
-Control messages (``SetPrompt``, ``Reset``, ``Stop``) are handled between frames. The child
+Control messages (``SetStyle``, ``SetPrompt``, ``Rewarm``, ``Reset``, ``Flush``, ``Stop``) are
+handled between frames; style switches follow the policy of ``engine/style_switch.py`` (hold the
+previous style until the new one is ready and warm, then cut; models prepared in the background;
+the last request wins) and are reported as ``StyleEvent``s. The child
 ignores SIGINT (Ctrl+C reaches the whole process group; the parent decides) and exits on its
 own when the parent dies or the channel closes, so it can never be orphaned.
 
@@ -22,7 +25,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
@@ -30,6 +33,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from .engine.config import StreamConfig
 from .frames import now_ns
 from .transport import ControlChannel, FrameRing, RingFrame, RingHandle
 
@@ -51,6 +55,23 @@ class EngineState(StrEnum):
 @dataclass(frozen=True)
 class SetPrompt:
     prompt: str  # switch prompt and re-warm on the recent frames
+
+
+@dataclass(frozen=True)
+class SetStyle:
+    """Switch to a style: everything it needs travels with it, so the engine needs no profile (picklable)."""
+
+    name: str
+    prompt: str
+    config: StreamConfig
+    models: dict[str, Any]  # ModelsSection.model_dump() this style runs on (Profile.models_for)
+    request_id: int = 0
+    at_ns: int = field(default_factory=now_ns)  # control input time (the key press), for the switch latency
+
+
+@dataclass(frozen=True)
+class Rewarm:
+    pass  # re-warm the current style's sinks on the recent frames (e.g. after a scene cut)
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,22 @@ class FrameEvent:
 
 
 @dataclass(frozen=True)
+class StyleEvent:
+    """A style switch moved on: ``preparing`` (models loading, old style on air), ``applied`` (outputs
+    with frame_index >= ``from_index`` are in the new style) or ``failed`` (old style stays)."""
+
+    name: str
+    request_id: int
+    at_ns: int
+    status: str
+    from_index: int = 0
+    prepare_ms: float = 0.0
+    rewarm_ms: float = 0.0
+    cached: bool = False
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class ErrorEvent:
     message: str  # with traceback
 
@@ -107,13 +144,29 @@ class EngineSpec:
     output: RingHandle
     model: ModelKind = "diffusion"  # "passthrough": identity, for transport benchmarks and tests
     log_level: int = logging.INFO
+    style_cache: int = 2  # prepared model sets kept for instant switching back (besides the one on air)
+
+
+def style_message(profile: Any, name: str | None, request_id: int = 0, at_ns: int | None = None) -> SetStyle:
+    """The SetStyle for ``profile``'s style ``name`` (a config.Profile). With the 'tiny' preset every style runs
+    on the same random models (per-style base / checkpoint / LoRAs need real weights)."""
+    style = profile.style(name)
+    models = profile.models_for(style) if profile.models.preset != "tiny" else profile.models
+    return SetStyle(style.name, style.prompt, profile.stream_config(style), models.model_dump(), request_id,
+                    now_ns() if at_ns is None else at_ns)
 
 
 class Translator(Protocol):
     def push(self, frame: np.ndarray) -> list[tuple[int, np.ndarray]]: ...
     def set_prompt(self, prompt: str) -> list[tuple[int, np.ndarray]]: ...
+    def set_style(self, config: StreamConfig, prompt: str, components: Any = None) -> list[tuple[int, np.ndarray]]: ...
+    def rewarm(self) -> list[tuple[int, np.ndarray]]: ...
     def reset(self) -> None: ...
     def flush(self) -> list[tuple[int, np.ndarray]]: ...
+    @property
+    def last_emitted(self) -> int: ...
+    @property
+    def components(self) -> Any: ...
 
 
 class IdentityTranslator:
@@ -134,6 +187,20 @@ class IdentityTranslator:
     def set_prompt(self, prompt: str) -> list[tuple[int, np.ndarray]]:
         return []
 
+    def set_style(self, config: StreamConfig, prompt: str, components: Any = None) -> list[tuple[int, np.ndarray]]:
+        return []
+
+    def rewarm(self) -> list[tuple[int, np.ndarray]]:
+        return []
+
+    @property
+    def last_emitted(self) -> int:
+        return self.count - 1
+
+    @property
+    def components(self) -> Any:
+        return None
+
     def flush(self) -> list[tuple[int, np.ndarray]]:
         return []
 
@@ -150,7 +217,39 @@ def build_translator(spec: EngineSpec) -> Translator:
         return IdentityTranslator(profile.engine.height, profile.engine.width)
     from .engine.translator import FrameTranslator
 
-    return FrameTranslator.from_profile(profile, profile.style(spec.style))
+    style = profile.style(spec.style)
+    if profile.models.preset != "tiny":  # the style's own base / checkpoint / LoRAs from the start
+        profile = profile.model_copy(update={"models": profile.models_for(style)})
+    return FrameTranslator.from_profile(profile, style)
+
+
+def build_switcher(spec: EngineSpec, translator: Translator) -> Any:
+    """The StyleSwitcher for ``translator``; its loader builds another style's models (engine/style_switch.py)."""
+    from .config import Profile
+    from .engine.style_switch import StyleSwitcher
+
+    profile = Profile(**spec.profile)
+    initial = style_message(profile, spec.style).models
+    if spec.model == "passthrough":
+        return StyleSwitcher(translator, _no_models, {}, cache_size=0)
+    return StyleSwitcher(translator, load_style_models, initial, cache_size=spec.style_cache)
+
+
+def _no_models(models: dict[str, Any], current: Any) -> Any:
+    raise RuntimeError("the passthrough engine has no models to load")
+
+
+def load_style_models(models: dict[str, Any], current: Any) -> Any:
+    """Another style's UNet + text encoder (checkpoint / LoRAs), sharing ``current``'s other parts; on its device."""
+    from .config import ModelsSection
+    from .weights.loader import LoadOptions, load_style
+
+    section = ModelsSection(**models)
+    if section.preset == "tiny":
+        raise ValueError("per-style models need models.preset = 'live2diff' (the tiny preset has no weight files)")
+    parameter = next(current.unet.parameters())
+    loaded = load_style(current, section, options=LoadOptions(download_hint="live2diff-broadcast models --download --profile <this profile>"))
+    return loaded.to(parameter.device, parameter.dtype)
 
 
 # --- child ----------------------------------------------------------------------------------
@@ -182,20 +281,24 @@ class _EngineLoop:
         self.meta: dict[int, tuple[int, int]] = {}  # input index -> (pts_ns, seq)
         self.pushed = 0
         self.emitted = 0
+        self.switcher: Any = None  # engine/style_switch.StyleSwitcher, built with the translator
         self.live_from = 0  # outputs of inputs from this index on mean "live" (after a reset: the new sinks)
 
     def run(self) -> None:
         parent = multiprocessing.parent_process()
         self._set_state(EngineState.LOADING)
         translator = build_translator(self.spec)
+        self.switcher = build_switcher(self.spec, translator)
         self._set_state(EngineState.WARMING_UP)
         while True:
             for message in self.channel.receive_all():
                 if isinstance(message, Stop):
                     logger.info("engine stopping: %s", message.reason)
+                    self.switcher.close()
                     self._finish()
                     return
                 self._control(translator, message)
+            self._switch_styles(translator)
             if self.channel.closed or (parent is not None and not parent.is_alive()):
                 logger.warning("engine: the supervisor is gone; exiting")
                 return
@@ -211,8 +314,30 @@ class _EngineLoop:
         outputs = translator.push(frame.image)
         self._emit(outputs, now_ns() - started)
 
+    def _switch_styles(self, translator: Translator) -> None:
+        """Apply the last requested style if it is ready (between frames); forward what happened."""
+        for report in self.switcher.poll():
+            r = report.request
+            if report.status == "applied" and not report.outputs and translator.last_emitted < self.pushed - 1:
+                self.live_from = self.pushed  # fewer recent frames than warmup: warming up afresh
+                self._set_state(EngineState.WARMING_UP)
+            self.channel.send(StyleEvent(r.name, r.request_id, r.at_ns, report.status, report.from_index,
+                                         report.prepare_ms, report.rewarm_ms, report.cached, report.message))
+            self._emit(report.outputs, int(report.rewarm_ms * 1e6))
+
     def _control(self, translator: Translator, message: object) -> None:
-        if isinstance(message, SetPrompt):
+        if isinstance(message, SetStyle):
+            logger.info("engine: style %r requested (request %d)", message.name, message.request_id)
+            self.switcher.request(message)  # applied by _switch_styles; a later request replaces it
+        elif isinstance(message, Rewarm):
+            started = now_ns()
+            outputs = translator.rewarm()
+            logger.info("engine: re-warmed the current style in %.0f ms", (now_ns() - started) / 1e6)
+            if not outputs:
+                self.live_from = self.pushed
+                self._set_state(EngineState.WARMING_UP)
+            self._emit(outputs, now_ns() - started)
+        elif isinstance(message, SetPrompt):
             logger.info("engine: new prompt %r, re-warming", message.prompt)
             started = now_ns()
             outputs = translator.set_prompt(message.prompt)
@@ -234,7 +359,7 @@ class _EngineLoop:
             self.live_from = self.pushed
             self._set_state(EngineState.WARMING_UP)
         else:
-            logger.error("engine: unknown control message %r (expected SetPrompt, Reset, Flush or Stop); ignored", message)
+            logger.error("engine: unknown control message %r (expected SetStyle, SetPrompt, Rewarm, Reset, Flush or Stop); ignored", message)
 
     def _emit(self, outputs: list[tuple[int, np.ndarray]], compute_ns: int) -> None:
         for index, image in outputs:
@@ -286,7 +411,7 @@ class EngineProcess:
     def is_alive(self) -> bool:
         return self.process.is_alive()
 
-    def send(self, message: SetPrompt | Reset | Flush | Stop) -> bool:
+    def send(self, message: SetStyle | SetPrompt | Rewarm | Reset | Flush | Stop) -> bool:
         return self.channel.send(message)
 
     def events(self, timeout: float = 0.0) -> list[Any]:

@@ -15,6 +15,7 @@ from ..accel.backend import BackendReport, apply_backend
 from ..config import Profile, StyleSection
 from ..resize import ResizeMode, fit_frame
 from .components import Live2DiffComponents, tiny_components
+from .config import StreamConfig
 from .stream import Live2DiffStream
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,58 @@ class FrameTranslator:
 
     def reset(self) -> None:
         self.stream.reset()
+
+    # --- live style switching (engine/style_switch.py drives these) ------------------------------
+
+    @property
+    def last_emitted(self) -> int:
+        """Input index of the last output returned (-1: none yet); outputs only ever go up from it."""
+        return self.stream.last_emitted
+
+    @property
+    def components(self) -> Live2DiffComponents:
+        return self.stream.components
+
+    def set_style(
+        self, config: StreamConfig, prompt: str, components: Live2DiffComponents | None = None
+    ) -> list[tuple[int, np.ndarray]]:
+        """Switch style with no gap; returns the frames the re-warm completed (the ones that were in flight).
+
+        Same components: the stream's settings change in place (``reconfigure``: seed, noise mode,
+        template, steps / strength). Other components (another base / checkpoint / LoRA set, already
+        loaded): a new stream on them takes over the old one's position and recent frames. Either
+        way the prompt is encoded and the sinks of every step's cache are re-warmed on the last
+        ``warmup`` input frames, so the old style's K/V no longer pull the output back.
+        """
+        if components is not None and components is not self.stream.components:
+            if self.backend.active != "pytorch":  # engines are built for the profile's own weights
+                self.backend.fall_back(f"style with other models ({self.backend.active} engines hold the profile's "
+                                       "own weights)", "its UNet runs eagerly")
+                self.backend.active = "pytorch"
+            self.stream = _successor(self.stream, components, config)
+        else:
+            self.stream.reconfigure(config)
+        self.stream.set_prompt(prompt)
+        return self.rewarm()
+
+    def rewarm(self) -> list[tuple[int, np.ndarray]]:
+        """Re-run warmup on the recent frames (same style); returns the frames it completed."""
+        return [(out.frame, _to_uint8(out.image)) for out in self.stream.rewarm()]
+
+
+def _successor(old: Live2DiffStream, components: Live2DiffComponents, config: StreamConfig) -> Live2DiffStream:
+    """A stream on ``components`` that continues where ``old`` is: same input indices, same recent frames
+    (their latents and depth came from the shared VAE / depth model, so they stay valid)."""
+    if (config.height, config.width, config.causal) != (old.config.height, old.config.width, old.config.causal):
+        raise ValueError(
+            f"resolution and window need a new engine: have {old.config.width}x{old.config.height} {old.config.causal}, "
+            f"got {config.width}x{config.height} {config.causal}"
+        )
+    new = Live2DiffStream(components, config, device=old.device, dtype=old.dtype, pipelined=old.pipelined)
+    new.frames_seen, new.base, new.last_emitted = old.frames_seen, old.base, old.last_emitted
+    new.recent.extend(old.recent)
+    new.timer.enabled = old.timer.enabled
+    return new
 
 
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
