@@ -30,6 +30,22 @@ at most one frame per tick:
 4. the source has delivered nothing for ``hold_after_s``: write the last written image (or
    a black card) marked NO SIGNAL, stamped with the tick's own time.
 
+Controls (``control/``): hotkeys, terminal keys and the control server post typed actions on
+``self.controls`` (a ControlBus); the sink loop takes them between ticks. Style actions fold into
+one target (the last request wins) sent as one ``SetStyle``; the engine holds the previous style
+until the new one is ready and warm, then cuts (``engine/style_switch.py``). The time from the
+control input to the first new-style frame written to the sink is in telemetry and the log.
+Forced passthrough (the user's switch) writes source frames with no overlay while the engine keeps
+running warm; going back costs one engine latency (its outputs are older than what was shown).
+
+Hot reload (``watch_profile``): a saved profile that validates is applied between ticks: style
+changes (prompts, strength / steps, seed, models, hotkeys, added / removed styles) as a new
+``SetStyle`` for the style on air; an [engine] or [models] (preset, vae, depth) change restarts
+the engine process, with passthrough covering the reload; a [source] change reconnects the source;
+[sink] and engine.width / height apply at the next start (reopening the sink would drop the
+virtual camera or NDI source viewers are watching). An invalid save is logged with its error and
+the running configuration stays.
+
 A dead engine is restarted with exponential backoff (reset once it is live again); a lost
 source (open/read errors, or no frame for ``source_timeout_s``) is reconnected with
 exponential backoff (reset once it delivers again). Shutdown stops the source, the engine
@@ -43,12 +59,30 @@ import multiprocessing
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
 
-from .config import Profile
+from .config import Profile, ProfileError
+from .control.actions import (
+    STYLE_ACTIONS,
+    Action,
+    ActionResult,
+    ProfileRejected,
+    ProfileReloaded,
+    Quit,
+    ReloadProfile,
+    SelectStyle,
+    TogglePassthrough,
+)
+from .control.actions import Rewarm as RewarmAction
+from .control.bus import ControlBus
+from .control.reload import plan_reload
+from .control.styles import StyleSelector
+from .control.tracker import SwitchTracker
 from .engine_process import (
     EngineProcess,
     EngineSpec,
@@ -58,11 +92,15 @@ from .engine_process import (
     FrameEvent,
     ModelKind,
     Reset,
-    SetPrompt,
+    Rewarm,
+    SetStyle,
     StateEvent,
+    StyleEvent,
+    style_message,
 )
 from .frames import Frame, now_ns
 from .plugin_api import EndOfStream, Sink, Source
+from .profile_watch import ProfileWatcher
 from .resize import fit_frame
 from .telemetry import StreamState, Telemetry
 from .transport import FrameRing, RingFrame, new_run_prefix
@@ -85,6 +123,8 @@ class SupervisorOptions:
     engine_stop_timeout_s: float = 5.0
     end_drain_s: float = 1.0  # after a finite source ends: keep writing engine outputs this long, then stop
     log_level: int = logging.INFO
+    style_cache: int = 2  # prepared style model sets the engine keeps for instant switching back
+    watch_interval_s: float = 0.5  # hot reload: how often the profile file is checked
 
 
 @dataclass
@@ -104,6 +144,10 @@ class Backoff:
         self._next = 0.0
 
 
+class _SourceRestart(Exception):
+    """The source's settings changed: close it and open it again (not a failure: no backoff)."""
+
+
 class Supervisor:
     """Runs one broadcast: ``run()`` blocks until ``duration`` passes or ``stop()`` is called."""
 
@@ -115,10 +159,21 @@ class Supervisor:
         style: str | None = None,
         options: SupervisorOptions | None = None,
         telemetry: Telemetry | None = None,
+        controls: ControlBus | None = None,
+        watcher: ProfileWatcher | None = None,
     ) -> None:
         self.profile, self.options = profile, options or SupervisorOptions()
         self.style = profile.style(style).name  # KeyError names the styles
         self.telemetry = telemetry or Telemetry()
+        self.controls = controls or ControlBus()
+        self._watcher = watcher
+        self._selector = StyleSelector([s.name for s in profile.styles], self.style)
+        self._switches = SwitchTracker(self.telemetry, self.style)
+        self._sent: SetStyle | None = None  # the last style message sent to the engine
+        self._request_id = 0
+        self._forced_passthrough = False
+        self._restart_source = threading.Event()
+        self._retiring: threading.Thread | None = None  # an engine being stopped for a restart
         self._source_factory, self._sink_factory = source_factory, sink_factory
         self._ctx = multiprocessing.get_context("spawn")
         self._stop = threading.Event()
@@ -162,11 +217,17 @@ class Supervisor:
     def stop(self) -> None:
         self._stop.set()
 
-    def set_style(self, name: str) -> None:
-        """Switch style mid-stream (the engine re-warms on its recent frames; no gap)."""
-        self.style = self.profile.style(name).name
-        if self._engine is not None:
-            self._engine.send(SetPrompt(self.profile.style(name).prompt))
+    def set_style(self, name: str) -> Future[ActionResult]:
+        """Switch style mid-stream (thread-safe; what the controls do): KeyError for an unknown name."""
+        self.profile.style(name)
+        return self.controls.post(SelectStyle(name))
+
+    def status(self) -> dict[str, Any]:
+        """Telemetry plus the styles, JSON-ready (the control server's ``status``)."""
+        data = self.telemetry.snapshot().as_dict()
+        data["styles"] = [s.name for s in self.profile.styles]
+        data["engine_pid"] = self.engine_pid
+        return data
 
     def reset(self) -> None:
         if self._engine is not None:
@@ -175,6 +236,96 @@ class Supervisor:
     @property
     def engine_pid(self) -> int | None:
         return None if self._engine is None else self._engine.pid
+
+    # --- controls (sink thread, between ticks) ----------------------------------------------------
+
+    def _handle_controls(self) -> None:
+        """Take every waiting action; style actions fold into one SetStyle (the last request wins)."""
+        latest: Action | None = None
+        for action, future in self.controls.take():
+            try:
+                result = self._control(action)
+            except Exception as exc:  # a bad action must never stop the show
+                logger.exception("control action %r failed", action)
+                result = ActionResult(False, f"{type(exc).__name__}: {exc}")
+            if isinstance(action, STYLE_ACTIONS) and result.ok:
+                latest = action
+            future.set_result(result)
+        if latest is not None:
+            self._request_style(latest.at_ns, latest.origin)
+
+    def _control(self, action: Action) -> ActionResult:
+        if isinstance(action, STYLE_ACTIONS):
+            return self._selector.apply(action)
+        if isinstance(action, TogglePassthrough):
+            on = not self._forced_passthrough if action.on is None else action.on
+            if on != self._forced_passthrough:
+                logger.info("passthrough %s (%s)", "ON: the camera as it is" if on else "off: AI output", action.origin)
+            self._forced_passthrough = on
+            self.telemetry.set(forced_passthrough=on)
+            return ActionResult(True, f"passthrough {'on' if on else 'off'}", passthrough=on)
+        if isinstance(action, RewarmAction):
+            if self._engine is None:
+                return ActionResult(False, "the engine is restarting; it warms up on its own")
+            self._engine.send(Rewarm())
+            return ActionResult(True, f"re-warming style {self.style!r}", self.style)
+        if isinstance(action, Quit):
+            logger.info("quit (%s)", action.origin)
+            self.stop()
+            return ActionResult(True, "stopping")
+        if isinstance(action, ReloadProfile):
+            return self._reload(action.profile, action.path)
+        raise TypeError(f"unknown control action {action!r}")
+
+    def _request_style(self, at_ns: int, origin: str) -> None:
+        """Send the selector's target to the engine unless that exact style is already requested."""
+        message = style_message(self.profile, self._selector.target, self._request_id + 1, at_ns)
+        sent = self._sent
+        if sent is not None and (sent.name, sent.prompt, sent.config, sent.models) == (
+            message.name, message.prompt, message.config, message.models
+        ):
+            return
+        self._request_id += 1
+        self.style, self._sent = message.name, message
+        self._switches.requested(message.name, message.request_id, at_ns, origin)
+        logger.info("style %r requested (%s)", message.name, origin)
+        if self._engine is not None:
+            self._engine.send(message)
+
+    def _reload(self, new: Profile, path: str) -> ActionResult:
+        plan = plan_reload(self.profile, new)
+        for line in plan.lines:
+            logger.info("profile %s reloaded: %s", path, line)
+        self.profile = plan.profile
+        self._selector.update_names([s.name for s in plan.profile.styles])
+        if plan.restart_engine:
+            self._restart_engine("profile changed")
+        else:
+            self._request_style(now_ns(), "reload")  # nothing if the style on air is unchanged
+        if plan.restart_source:
+            self._restart_source.set()
+        self.controls.publish(ProfileReloaded(path, plan.lines))
+        return ActionResult(True, "; ".join(plan.lines), self._selector.target)
+
+    def _restart_engine(self, reason: str) -> None:
+        """Stop the engine in the background (passthrough meanwhile); _watch_engine starts the new one."""
+        engine, self._engine = self._engine, None
+        self._engine_state = "restarting"
+        self._engine_restart_at = time.monotonic()
+        if engine is not None:
+            self._retiring = threading.Thread(target=engine.stop, args=(reason, self.options.engine_stop_timeout_s),
+                                              name="engine-stop", daemon=True)
+            self._retiring.start()
+
+    def _watch_profile(self) -> None:
+        watcher = self._watcher
+        assert watcher is not None
+        for result in watcher.watch(self.options.watch_interval_s, self._stop):
+            if isinstance(result, ProfileError):
+                logger.error("profile edit rejected, the show keeps its running configuration:\n%s", result)
+                self.controls.publish(ProfileRejected(str(watcher.path), str(result)))
+            else:
+                self.controls.post(ReloadProfile(result, str(watcher.path), origin="reload"))
 
     # --- wiring --------------------------------------------------------------------------------
 
@@ -192,6 +343,8 @@ class Supervisor:
         # 4. source thread: connects (and reconnects), publishes into the input ring
         self._source_thread = threading.Thread(target=self._source_loop, args=(first_source,), name="source", daemon=True)
         self._source_thread.start()
+        if self._watcher is not None:
+            threading.Thread(target=self._watch_profile, name="profile-watch", daemon=True).start()
         # 5. sink: the model's size at the source's rate
         sink.open(self.size[1], self.size[0], fps)
         self._sink = sink
@@ -204,6 +357,7 @@ class Supervisor:
 
     def _start_engine(self) -> None:
         assert self._in_ring is not None and self._out_ring is not None
+        self.style = self._selector.target  # a (re)started engine starts in the requested style
         spec = EngineSpec(
             profile=self.profile.model_dump(),
             style=self.style,
@@ -211,13 +365,19 @@ class Supervisor:
             output=self._out_ring.handle,
             model=self.options.model,
             log_level=self.options.log_level,
+            style_cache=self.options.style_cache,
         )
+        self._sent = style_message(self.profile, self.style)
+        self._switches.engine_restarted(self.style)
         self._engine = EngineProcess(spec, self._ctx)
         self._engine.start()
         self._engine_state = "loading"
 
     def _shutdown(self) -> None:
         self._stop.set()
+        self.controls.cancel_all("the broadcast is stopping")
+        if self._retiring is not None:
+            self._retiring.join(timeout=self.options.engine_stop_timeout_s + 5)
         self.telemetry.set(state=StreamState.STOPPED)
         if self._source_thread is not None:
             self._source_thread.join(timeout=5.0)
@@ -252,6 +412,9 @@ class Supervisor:
                 logger.info("%s connected", name)
                 last = time.monotonic()
                 while not self._stop.is_set():
+                    if self._restart_source.is_set():
+                        self._restart_source.clear()
+                        raise _SourceRestart("the profile's [source] changed")
                     frame = source.read(timeout=0.2)
                     if frame is not None:
                         last = time.monotonic()
@@ -267,6 +430,9 @@ class Supervisor:
                     engine.send(Flush())  # the last n - 1 frames are still in the pipeline
                 self._source_ended_at = time.monotonic()
                 return
+            except _SourceRestart as exc:
+                reason = str(exc)
+                logger.info("%s: %s, reopening it (NO SIGNAL meanwhile)", name, reason)
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 delay = backoff.next()
@@ -318,6 +484,7 @@ class Supervisor:
             if ended is not None and time.monotonic() - ended > self.options.end_drain_s:
                 logger.info("source ended and engine drained: stopping")
                 break
+            self._handle_controls()
             self._watch_engine()
             self._tick()
             next_tick += period
@@ -330,6 +497,8 @@ class Supervisor:
     def _watch_engine(self) -> None:
         now = time.monotonic()
         if self._engine is None:
+            if self._retiring is not None and self._retiring.is_alive():
+                return  # the old engine is still stopping (a profile change restarts it)
             if now >= self._engine_restart_at:
                 logger.warning("restarting the engine process")
                 self.telemetry.add("engine_restarts")
@@ -346,6 +515,9 @@ class Supervisor:
             elif isinstance(event, FrameEvent):
                 self._engine_output_at = now_ns()
                 self.telemetry.engine_frame(event.latency_ns)
+            elif isinstance(event, StyleEvent):
+                for published in self._switches.on_event(event):
+                    self.controls.publish(published)
             elif isinstance(event, ErrorEvent):
                 logger.error("engine reported an error (traceback above in its log)")
         if not self._engine.is_alive():
@@ -376,10 +548,17 @@ class Supervisor:
         if pending is not None and pending.pts_ns <= self._last_pts:
             self._stale_outputs += 1  # older than what is already on screen
             self._pending = pending = None
+        # 0. the user switched the AI output off: the source as it is, no overlay
+        if self._forced_passthrough:
+            if source is not None and not source_lost and source.pts_ns > self._last_pts:
+                self._write(fit_frame(source.image, *self.size), source.pts_ns, "passthrough", StreamState.PASSTHROUGH)
+            return
         # 1. restyled frame
         if live and pending is not None:
             self._pending = None
-            self._write(pending.image, pending.pts_ns, "engine", StreamState.LIVE)
+            if self._write(pending.image, pending.pts_ns, "engine", StreamState.LIVE):
+                for published in self._switches.on_engine_frame(pending.frame_index, now_ns()):
+                    self.controls.publish(published)
             return
         # 2. the engine sets the pace
         if live and not stalled and not source_lost:
@@ -400,14 +579,14 @@ class Supervisor:
             base = self._last_image if self._last_image is not None else np.zeros((*self.size, 3), np.uint8)
             self._write(self._overlay(base, StreamState.NO_SIGNAL), max(t, self._last_pts + 1), "hold", StreamState.NO_SIGNAL)
 
-    def _write(self, image: np.ndarray, pts_ns: int, kind: str, state: StreamState) -> None:
+    def _write(self, image: np.ndarray, pts_ns: int, kind: str, state: StreamState) -> bool:
         assert self._sink is not None
         frame = Frame(image, pts_ns, self._out_seq)
         try:
             self._sink.write(frame)
         except Exception:
             logger.exception("sink %s failed to write frame %d; frame dropped", type(self._sink).__name__, self._out_seq)
-            return
+            return False
         self._out_seq += 1
         self._last_pts = pts_ns
         if kind != "hold":
@@ -419,6 +598,7 @@ class Supervisor:
             dropped_input=self._in_ring.stats().writer_drops,
             dropped_output=self._out_ring.stats().reader_drops + self._stale_outputs,
         )
+        return True
 
     def _overlay(self, image: np.ndarray, state: StreamState) -> np.ndarray:
         if not self.options.overlay:

@@ -7,10 +7,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from .frames import now_ns
 
@@ -43,6 +45,21 @@ class TelemetrySnapshot:
     passthrough_frames: int
     engine_restarts: int
     source_reconnects: int
+    style: str = ""  # the style on air (its first frame reached the sink)
+    style_target: str = ""  # the last requested style
+    style_state: str = ""  # "" on air / "switching" / "preparing" (models loading, old style on air)
+    switches: int = 0  # switches that reached the sink
+    switch_failures: int = 0
+    last_switch_ms: float | None = None  # control input (key press) -> first frame in the new style at the sink
+    switch_p50_ms: float | None = None
+    switch_max_ms: float | None = None
+    forced_passthrough: bool = False  # the user switched the AI output off
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (the control server's ``status``)."""
+        data = dataclasses.asdict(self)
+        data["state"] = self.state.value
+        return data
 
     def status_line(self) -> str:
         def ms(v: float | None) -> str:
@@ -54,6 +71,10 @@ class TelemetrySnapshot:
             f"latency p50 {ms(self.latency_p50_ms)} / p95 {ms(self.latency_p95_ms)} ms  "
             f"dropped in {self.dropped_input} out {self.dropped_output}  "
             f"restarts {self.engine_restarts}  reconnects {self.source_reconnects}"
+            + (f"  style {self.style}" if self.style else "")
+            + (f" -> {self.style_target} ({self.style_state})" if self.style_state else "")
+            + (f"  switch {self.last_switch_ms:.0f} ms" if self.last_switch_ms is not None else "")
+            + ("  PASSTHROUGH (forced)" if self.forced_passthrough else "")
         )
 
 
@@ -88,6 +109,15 @@ class Telemetry:
         self.frames_in = self.frames_out = self.passthrough_frames = 0
         self.dropped_input = self.dropped_output = 0
         self.engine_restarts = self.source_reconnects = 0
+        self.style = self.style_target = self.style_state = ""
+        self.switches = self.switch_failures = 0
+        self.forced_passthrough = False
+        self._switch_ms: deque[float] = deque(maxlen=latency_samples)
+
+    def style_switched(self, style: str, latency_ms: float) -> None:
+        with self._lock:
+            self.style, self.switches = style, self.switches + 1
+            self._switch_ms.append(latency_ms)
 
     def frame_in(self) -> None:
         with self._lock:
@@ -136,6 +166,15 @@ class Telemetry:
                 passthrough_frames=self.passthrough_frames,
                 engine_restarts=self.engine_restarts,
                 source_reconnects=self.source_reconnects,
+                style=self.style,
+                style_target=self.style_target,
+                style_state=self.style_state,
+                switches=self.switches,
+                switch_failures=self.switch_failures,
+                last_switch_ms=self._switch_ms[-1] if self._switch_ms else None,
+                switch_p50_ms=sorted(self._switch_ms)[len(self._switch_ms) // 2] if self._switch_ms else None,
+                switch_max_ms=max(self._switch_ms) if self._switch_ms else None,
+                forced_passthrough=self.forced_passthrough,
             )
 
 

@@ -11,7 +11,13 @@ from pathlib import Path
 from types import FrameType
 
 from ..config import Profile, ProfileError, load_profile
+from ..control.actions import ProfileReloaded
+from ..control.bus import ControlBus
+from ..control.hotkeys import HotkeyControl, profile_key_bindings
+from ..control.server import DEFAULT_HOST, DEFAULT_PORT, ControlServer
+from ..control.terminal import TerminalControl
 from ..plugin_api import PluginError, PluginRegistry, Sink, Source, discover_plugins
+from ..profile_watch import ProfileWatcher
 from ..supervisor import Supervisor, SupervisorOptions
 from ..telemetry import Telemetry
 
@@ -32,6 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--passthrough-model", action="store_true", help="identity engine instead of diffusion (testing)")
     p.add_argument("--no-overlay", action="store_true", help="no status text on passthrough frames")
     p.add_argument("--status-interval", type=float, default=0.5, help="seconds between status lines on stderr")
+    c = p.add_argument_group("live controls")
+    c.add_argument("--control-host", default=DEFAULT_HOST,
+                   help=f"control server address (default {DEFAULT_HOST}: this machine only; 0.0.0.0 opens it to the network)")
+    c.add_argument("--control-port", type=int, default=DEFAULT_PORT, help=f"control server port (default {DEFAULT_PORT})")
+    c.add_argument("--no-control-server", action="store_true", help="no control server")
+    c.add_argument("--no-hotkeys", action="store_true", help="no global hotkeys")
+    c.add_argument("--no-terminal-keys", action="store_true", help="ignore keys typed in this terminal")
+    c.add_argument("--no-watch", action="store_true", help="do not apply profile edits while running")
     p.set_defaults(func=run)
 
 
@@ -49,12 +63,16 @@ def run(args: argparse.Namespace) -> int:
     except (ProfileError, KeyError, PluginError) as exc:
         logger.error("%s", exc.args[0] if isinstance(exc, KeyError) else exc)
         return 2
-    # 2. the supervisor, stopped by SIGINT / SIGTERM
+    # 2. the supervisor, stopped by SIGINT / SIGTERM / q; plugins read its profile (hot reload)
     telemetry = Telemetry()
+    controls = ControlBus()
+    watcher = None
+    if args.profile is not None and not args.no_watch:
+        watcher = ProfileWatcher(args.profile, profile, registry)
     supervisor = Supervisor(
         profile,
-        source_factory=lambda: _create(registry, "source", profile),  # type: ignore[arg-type,return-value]
-        sink_factory=lambda: _create(registry, "sink", profile),  # type: ignore[arg-type,return-value]
+        source_factory=lambda: _create(registry, "source", supervisor.profile),  # type: ignore[arg-type,return-value]
+        sink_factory=lambda: _create(registry, "sink", supervisor.profile),  # type: ignore[arg-type,return-value]
         style=args.style,
         options=SupervisorOptions(
             model="passthrough" if args.passthrough_model else "diffusion",
@@ -62,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
             log_level=logging.getLogger().level,
         ),
         telemetry=telemetry,
+        controls=controls,
+        watcher=watcher,
     )
     stop = threading.Event()
 
@@ -72,12 +92,15 @@ def run(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     status = threading.Thread(target=_status_loop, args=(telemetry, stop, args.status_interval), name="status", daemon=True)
     status.start()
+    inputs = _start_controls(args, supervisor)
     try:
         supervisor.run(duration=args.duration, stop_event=stop)
     except PluginError as exc:
         logger.error("%s", exc)
         return 2
     finally:
+        for control in reversed(inputs):
+            control.stop()
         stop.set()
         status.join(timeout=2.0)
         for s, handler in previous.items():
@@ -89,6 +112,34 @@ def run(args: argparse.Namespace) -> int:
         f"source reconnects {snap.source_reconnects}"
     )
     return 0
+
+
+def _start_controls(args: argparse.Namespace, supervisor: Supervisor) -> list[HotkeyControl | TerminalControl | ControlServer]:
+    """Hotkeys, terminal keys and the control server, each optional; one failing never stops the others."""
+    started: list[HotkeyControl | TerminalControl | ControlServer] = []
+    bus = supervisor.controls
+    if not args.no_hotkeys:
+        hotkeys = HotkeyControl(bus, profile_key_bindings(supervisor.profile))
+        hotkeys.start()
+        started.append(hotkeys)
+
+        def rebind(event: object) -> None:
+            if isinstance(event, ProfileReloaded) and hotkeys.available:
+                hotkeys.rebind(profile_key_bindings(supervisor.profile))
+
+        bus.subscribe(rebind)
+    if not args.no_terminal_keys:
+        terminal = TerminalControl(bus, lambda: [s.name for s in supervisor.profile.styles])
+        if terminal.start():
+            started.append(terminal)
+    if not args.no_control_server:
+        server = ControlServer(bus, supervisor.status, args.control_host, args.control_port)
+        try:
+            server.start()
+            started.append(server)
+        except OSError as exc:
+            logger.error("%s; the hotkeys and terminal keys still work", exc)
+    return started
 
 
 def _create(registry: PluginRegistry, kind: str, profile: Profile) -> Source | Sink:

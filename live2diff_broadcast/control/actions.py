@@ -8,6 +8,7 @@ press to the first frame in the new style can be measured end to end. ``origin``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..frames import now_ns
 
@@ -48,7 +49,15 @@ class Quit(_Action):
     pass  # stop the broadcast (terminal 'q')
 
 
-Action = SelectStyle | NextStyle | PreviousStyle | TogglePassthrough | Rewarm | Quit
+@dataclass(frozen=True)
+class ReloadProfile(_Action):
+    """A saved profile that validated (profile_watch); the supervisor applies it between frames."""
+
+    profile: Any  # config.Profile
+    path: str = ""
+
+
+Action = SelectStyle | NextStyle | PreviousStyle | TogglePassthrough | Rewarm | Quit | ReloadProfile
 STYLE_ACTIONS = (SelectStyle, NextStyle, PreviousStyle)
 
 
@@ -95,3 +104,4 @@ class ProfileRejected:
 
 
 Event = StyleApplied | StyleFailed | ProfileReloaded | ProfileRejected
+

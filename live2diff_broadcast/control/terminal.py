@@ -54,14 +54,14 @@ class TerminalControl:
 
     def __init__(self, bus: ControlBus, styles: Callable[[], list[str]], fd: int | None = None) -> None:
         self.bus, self.styles = bus, styles
-        self.fd = sys.stdin.fileno() if fd is None else fd
+        self.fd = fd if fd is not None else _stdin_fd()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._saved: Any = None  # termios attributes to restore
 
     def start(self) -> bool:
         """False (and nothing changed) when ``fd`` is not a terminal."""
-        if not os.isatty(self.fd):
+        if self.fd < 0 or not os.isatty(self.fd):
             logger.debug("stdin is not a terminal: terminal keys off")
             return False
         try:
@@ -121,3 +121,11 @@ class TerminalControl:
         while not self._stop.wait(0.05):
             while msvcrt.kbhit():  # type: ignore[attr-defined,unused-ignore]
                 self._key(msvcrt.getwch())  # type: ignore[attr-defined,unused-ignore]
+
+
+def _stdin_fd() -> int:
+    """stdin's descriptor, or -1 when stdin is not a real file (replaced, closed, captured)."""
+    try:
+        return sys.stdin.fileno() if sys.stdin is not None else -1
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return -1
