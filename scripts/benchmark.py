@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Streaming speed of Live2Diff per backend, step count and resolution, with the no-KV-cache baseline.
 
-    python scripts/benchmark.py                                   # CPU: 'small' preset, 256x256, 2 steps, eager + onnxruntime
+    python scripts/benchmark.py                                   # CPU: 'small' preset, 128x128, 2 steps, eager + onnxruntime
     python scripts/benchmark.py --preset sd15 --device cuda --backend all --steps 1,2,3,4 --size 512x512,768x512
 
 Models are built from configs with RANDOM weights (no download): the numbers measure compute,
@@ -174,16 +174,21 @@ def main() -> int:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
     parser.add_argument("--backend", default=None, help=f"one of {', '.join(BACKENDS)}, a comma list, or 'all' "
                         "(those available; default: all on CUDA, eager,onnxruntime on CPU)")
-    parser.add_argument("--steps", default="2", help="comma list of step counts from 1,2,3,4")
-    parser.add_argument("--size", default="256x256", help="comma list of WIDTHxHEIGHT, e.g. 512x512,768x512")
+    parser.add_argument("--steps", default=None, help="comma list of step counts from 1,2,3,4 (default: 1,2,3,4 on CUDA, 2 on CPU)")
+    parser.add_argument("--size", default=None, help="comma list of WIDTHxHEIGHT, e.g. 512x512,768x512 "
+                        "(default: 512x512,768x512 on CUDA, 128x128 on CPU)")
     parser.add_argument("--frames", type=int, default=12, help="streamed frames timed per measurement")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"])
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                         help="also run the no-KV-cache baseline (eager), per size and step count")
     parser.add_argument("--engine-dir", type=Path, default=None, help="ONNX/TensorRT cache (default: a temp dir)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch/onnxruntime intra-op threads (1 avoids OpenMP spin stalls on busy shared cores)")
     parser.add_argument("--json", type=Path, default=None, help="write the record here")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device, dtype = resolve_device(args.device, args.dtype)
     torch.set_grad_enabled(False)
@@ -194,10 +199,11 @@ def main() -> int:
             raise SystemExit(f"unknown backend {b!r}; expected one of {BACKENDS} or 'all'")
     skipped = [b for b in wanted if b not in available]
     backends = [b for b in wanted if b in available]
-    steps = [int(s) for s in args.steps.split(",")]
+    on_gpu = device.type == "cuda"
+    steps = [int(s) for s in (args.steps or ("1,2,3,4" if on_gpu else "2")).split(",")]
     if any(s not in T_INDEX for s in steps):
         raise SystemExit(f"--steps entries must be among {sorted(T_INDEX)}, got {args.steps}")
-    sizes = parse_sizes(args.size)
+    sizes = parse_sizes(args.size or ("512x512,768x512" if on_gpu else "128x128"))
     engine_dir = args.engine_dir or Path(tempfile.mkdtemp(prefix="live2diff-bench-"))
 
     peak = matmul_peak_tflops(device, dtype)
@@ -241,6 +247,7 @@ def main() -> int:
                     unet_tflops=(flops / (unet_ms / 1000) / 1e12) if flops and unet_ms and kind != "no-cache" else None,
                 )
                 rows.append(result)
+                print(f"  measured {kind} {width}x{height} n={n}: {result['fps']:.2f} FPS", flush=True)
                 del stream, components
 
     header = (f"{'backend':<12}{'size':>9}{'n':>3}{'FPS':>8}{'p50 ms':>9}{'p95 ms':>9}"

@@ -36,7 +36,7 @@ def import_tensorrt() -> Any:
 def _progress_monitor(trt: Any, label: str, estimate_s: float | None) -> Any:
     """A trt.IProgressMonitor that logs phases, percent of the top phase, elapsed and remaining time."""
 
-    class Progress(trt.IProgressMonitor):  # type: ignore[misc, name-defined]
+    class Progress(trt.IProgressMonitor):
         def __init__(self) -> None:
             trt.IProgressMonitor.__init__(self)
             self.start = time.monotonic()
