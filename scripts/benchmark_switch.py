@@ -8,8 +8,19 @@ preset, and switches styles the way a hotkey does (a SelectStyle stamped at the 
     prompt        same models: prompt / seed re-encoded, re-warm in place
     lora cold     another LoRA set: prepared in the background, swapped, re-warmed
     lora cached   back to a set still in the engine's LRU
+    base from cache  back to the profile's own models, parked in the LRU
     ckpt cold     another style checkpoint (single file, converted), background
     ckpt cached
+
+Measured on the dev machine (2 shared cores), 64x64, source 30 fps, engine 30 fps:
+
+    switch                               n  median ms   min ms   max ms
+    prompt                               6         98       92      100
+    lora cold                            1        367      367      367
+    base from cache                      7         98       96      100
+    lora cached                          3        100      100      100
+    ckpt cold                            1        366      366      366
+    ckpt cached                          3        100       98      101
 
     .venv/bin/python scripts/benchmark_switch.py [--size 64] [--repeats 3] [--fps 30]
 
