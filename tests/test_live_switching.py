@@ -17,16 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from live2diff_broadcast.commands.control import send_command
 from live2diff_broadcast.config import Profile
-from live2diff_broadcast.control import ProfileRejected, ProfileReloaded, StyleApplied
+from live2diff_broadcast.control import ProfileRejected, ProfileReloaded, StyleApplied, StyleFailed
 from live2diff_broadcast.control.server import ControlServer
 from live2diff_broadcast.plugin_api import PluginSettings
 from live2diff_broadcast.profile_watch import ProfileWatcher
 from live2diff_broadcast.supervisor import Supervisor, SupervisorOptions
 from live2diff_broadcast.transport import leftover_segments
 from tests.test_supervisor import FakeSource, RecordingSink
+from tests.weights import zoo
+from tests.weights.conftest import Zoo, model_zoo  # noqa: F401,F811 - the fixture
 
 ENGINE = 'width = 64\nheight = 64\ndevice = "cpu"\nwarmup = 2\nwindow = 4\n'
 STYLES = """
@@ -211,4 +214,35 @@ def test_hot_reload_restarts_the_engine_for_engine_changes_with_passthrough_cove
     assert all(f.image.shape == (64, 64, 3) for f in show.sink.frames)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # type: ignore[arg-type]
+    show.stop()
+
+
+def test_a_lora_style_loads_in_the_background_and_switching_back_is_cached(
+    show_factory: Callable[..., Show], model_zoo: Zoo, tmp_path: Path  # noqa: F811
+) -> None:
+    """The real loader in the engine process (tiny files in the real layouts, 'live2diff' preset)."""
+    g = torch.Generator().manual_seed(0)
+    lora = zoo.write_safetensors(
+        {"lora_unet_conv_in.lora_down.weight": torch.randn(2, 4, 3, 3, generator=g),
+         "lora_unet_conv_in.lora_up.weight": torch.randn(32, 2, 1, 1, generator=g)},
+        tmp_path / "toon.safetensors",
+    )
+    profile = Profile(
+        models=model_zoo.models(), engine={"width": 64, "height": 64, "device": "cpu", "warmup": 2, "window": 4},
+        styles=[{"name": "base", "prompt": "anime"}, {"name": "toon", "prompt": "toon", "loras": [{"path": str(lora)}]},
+                {"name": "broken", "prompt": "x", "loras": [{"path": str(tmp_path / "missing.safetensors")}]}],
+    )
+    show = show_factory(profile)
+    show.wait_live()
+    passthrough = show.sup.telemetry.snapshot().passthrough_frames
+    show.sup.set_style("broken")  # a missing file: reported, the current style stays
+    show.wait("the failure", lambda: any(isinstance(e, StyleFailed) for e in show.events))
+    assert show.sup.telemetry.snapshot().style == "base"
+    for name in ("toon", "base", "toon"):
+        count = sum(isinstance(e, StyleApplied) for e in show.events)
+        show.sup.set_style(name)
+        show.wait(f"style {name} on air", lambda count=count: sum(isinstance(e, StyleApplied) for e in show.events) > count)
+        assert show.sup.telemetry.snapshot().style == name
+    snap = show.sup.telemetry.snapshot()
+    assert snap.passthrough_frames == passthrough and snap.engine_restarts == 0 and snap.switch_failures == 1
     show.stop()
