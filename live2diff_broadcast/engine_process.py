@@ -128,6 +128,14 @@ class ErrorEvent:
 
 
 @dataclass(frozen=True)
+class BackendEvent:
+    """The UNet backend actually running, and why it is not the requested one (None: it is)."""
+
+    active: str
+    fallback_reason: str | None
+
+
+@dataclass(frozen=True)
 class StatsEvent:
     cpu_s: float  # process CPU time (user + system) at stop
     frames_in: int
@@ -283,12 +291,14 @@ class _EngineLoop:
         self.emitted = 0
         self.switcher: Any = None  # engine/style_switch.StyleSwitcher, built with the translator
         self.live_from = 0  # outputs of inputs from this index on mean "live" (after a reset: the new sinks)
+        self._backend: tuple[str, str | None] | None = None  # last reported (active, fallback reason)
 
     def run(self) -> None:
         parent = multiprocessing.parent_process()
         self._set_state(EngineState.LOADING)
         translator = build_translator(self.spec)
         self.switcher = build_switcher(self.spec, translator)
+        self._report_backend(translator)
         self._set_state(EngineState.WARMING_UP)
         while True:
             for message in self.channel.receive_all():
@@ -324,6 +334,15 @@ class _EngineLoop:
             self.channel.send(StyleEvent(r.name, r.request_id, r.at_ns, report.status, report.from_index,
                                          report.prepare_ms, report.rewarm_ms, report.cached, report.message))
             self._emit(report.outputs, int(report.rewarm_ms * 1e6))
+            self._report_backend(translator)
+
+    def _report_backend(self, translator: Translator) -> None:
+        """Tell the supervisor which backend runs (a style on other models may fall back to eager)."""
+        active = str(getattr(translator, "active_backend", "passthrough"))
+        reason = getattr(translator, "backend_fallback_reason", None)
+        if (active, reason) != self._backend:
+            self._backend = (active, reason)
+            self.channel.send(BackendEvent(active, reason))
 
     def _control(self, translator: Translator, message: object) -> None:
         if isinstance(message, SetStyle):

@@ -60,12 +60,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
+from .backoff import Backoff
 from .config import Profile, ProfileError
 from .control.actions import (
     STYLE_ACTIONS,
@@ -84,6 +85,7 @@ from .control.reload import plan_reload
 from .control.styles import StyleSelector
 from .control.tracker import SwitchTracker
 from .engine_process import (
+    BackendEvent,
     EngineProcess,
     EngineSpec,
     EngineState,
@@ -99,6 +101,7 @@ from .engine_process import (
     style_message,
 )
 from .frames import Frame, now_ns
+from .overlay import status_caption
 from .plugin_api import EndOfStream, Sink, Source
 from .profile_watch import ProfileWatcher
 from .resize import fit_frame
@@ -125,23 +128,6 @@ class SupervisorOptions:
     log_level: int = logging.INFO
     style_cache: int = 2  # prepared style model sets the engine keeps for instant switching back
     watch_interval_s: float = 0.5  # hot reload: how often the profile file is checked
-
-
-@dataclass
-class Backoff:
-    """Exponential delays: initial, 2x, 4x ... capped; ``reset`` after a success."""
-
-    initial_s: float
-    max_s: float
-    _next: float = field(default=0.0, init=False)
-
-    def next(self) -> float:
-        delay = self._next or self.initial_s
-        self._next = min(delay * 2, self.max_s)
-        return delay
-
-    def reset(self) -> None:
-        self._next = 0.0
 
 
 class _SourceRestart(Exception):
@@ -518,6 +504,8 @@ class Supervisor:
             elif isinstance(event, StyleEvent):
                 for published in self._switches.on_event(event):
                     self.controls.publish(published)
+            elif isinstance(event, BackendEvent):
+                self.telemetry.set(backend=event.active, backend_fallback=event.fallback_reason)
             elif isinstance(event, ErrorEvent):
                 logger.error("engine reported an error (traceback above in its log)")
         if not self._engine.is_alive():
@@ -572,12 +560,12 @@ class Supervisor:
                 else StreamState.WARMING_UP
             )
             image = fit_frame(source.image, *self.size)
-            self._write(self._overlay(image, state), source.pts_ns, "passthrough", state)
+            self._write(self._caption(image, state), source.pts_ns, "passthrough", state)
             return
         # 4. no signal (not after a finite source ended: that is the end of the show)
         if source_lost and self._source_ended_at is None:
             base = self._last_image if self._last_image is not None else np.zeros((*self.size, 3), np.uint8)
-            self._write(self._overlay(base, StreamState.NO_SIGNAL), max(t, self._last_pts + 1), "hold", StreamState.NO_SIGNAL)
+            self._write(self._caption(base, StreamState.NO_SIGNAL), max(t, self._last_pts + 1), "hold", StreamState.NO_SIGNAL)
 
     def _write(self, image: np.ndarray, pts_ns: int, kind: str, state: StreamState) -> bool:
         assert self._sink is not None
@@ -600,18 +588,5 @@ class Supervisor:
         )
         return True
 
-    def _overlay(self, image: np.ndarray, state: StreamState) -> np.ndarray:
-        if not self.options.overlay:
-            return image
-        text = {
-            StreamState.WARMING_UP: f"PASSTHROUGH: engine {self._engine_state}",
-            StreamState.RESTARTING: "PASSTHROUGH: engine restarting",
-            StreamState.PASSTHROUGH: "PASSTHROUGH: engine stalled",
-            StreamState.NO_SIGNAL: "NO SIGNAL",
-        }.get(state, state.value)
-        out = image.copy()
-        scale = max(0.3, out.shape[0] / 720)
-        org = (4, max(12, int(18 * scale)))
-        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (255, 255, 255), 1, cv2.LINE_AA)
-        return out
+    def _caption(self, image: np.ndarray, state: StreamState) -> np.ndarray:
+        return status_caption(image, state, self._engine_state) if self.options.overlay else image

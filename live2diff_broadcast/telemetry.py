@@ -54,6 +54,8 @@ class TelemetrySnapshot:
     switch_p50_ms: float | None = None
     switch_max_ms: float | None = None
     forced_passthrough: bool = False  # the user switched the AI output off
+    backend: str = ""  # the UNet backend actually running: pytorch / compiled / onnxruntime / tensorrt
+    backend_fallback: str | None = None  # why the requested backend is not the one running
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (the control server's ``status``)."""
@@ -75,6 +77,8 @@ class TelemetrySnapshot:
             + (f" -> {self.style_target} ({self.style_state})" if self.style_state else "")
             + (f"  switch {self.last_switch_ms:.0f} ms" if self.last_switch_ms is not None else "")
             + ("  PASSTHROUGH (forced)" if self.forced_passthrough else "")
+            + (f"  backend {self.backend}" if self.backend else "")
+            + ("  (BACKEND FALLBACK)" if self.backend_fallback else "")
         )
 
 
@@ -112,6 +116,8 @@ class Telemetry:
         self.style = self.style_target = self.style_state = ""
         self.switches = self.switch_failures = 0
         self.forced_passthrough = False
+        self.backend = ""
+        self.backend_fallback: str | None = None
         self._switch_ms: deque[float] = deque(maxlen=latency_samples)
 
     def style_switched(self, style: str, latency_ms: float) -> None:
@@ -175,6 +181,8 @@ class Telemetry:
                 switch_p50_ms=sorted(self._switch_ms)[len(self._switch_ms) // 2] if self._switch_ms else None,
                 switch_max_ms=max(self._switch_ms) if self._switch_ms else None,
                 forced_passthrough=self.forced_passthrough,
+                backend=self.backend,
+                backend_fallback=self.backend_fallback,
             )
 
 

@@ -137,6 +137,9 @@ def test_killed_engine_means_passthrough_then_live_again() -> None:
     run = Running("diffusion")
     try:
         run.wait("engine live", lambda: run.engine_frames() > 5)
+        snap = run.sup.telemetry.snapshot()  # on a CPU 'auto' runs eager PyTorch, and telemetry says so
+        assert (snap.backend, snap.backend_fallback) == ("pytorch", None)
+        assert "backend pytorch" in snap.status_line()
         pid = run.sup.engine_pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
