@@ -77,8 +77,9 @@ class TemporalAttentionState:
     """What every causal processor needs to know about the current UNet call.
 
     Set by the stream before each call (``set_warmup`` / ``set_stream``). The per-row tables live
-    in static device buffers updated in place, so the hot path allocates nothing and a CUDA
-    graph can capture it; they are computed from host-side integers (no GPU->CPU sync).
+    in static device buffers updated in place (a CUDA graph can capture reads of them); their
+    contents come from device tables built once per distinct row layout (no GPU->CPU sync and,
+    in steady state, no host->device copy).
     """
 
     def __init__(self, causal: CausalWindow, max_rows: int, device: torch.device, dtype: torch.dtype) -> None:
@@ -94,6 +95,7 @@ class TemporalAttentionState:
         self.key_positions = torch.zeros(max_rows, w, dtype=torch.long, device=device)
         self.query_position = torch.zeros(max_rows, dtype=torch.long, device=device)
         self.key_bias = torch.zeros(max_rows, w, dtype=dtype, device=device)  # 0 visible, -inf hidden
+        self._table_cache: dict[tuple[tuple[int, bool] | None, ...], tuple[torch.Tensor, ...]] = {}
 
     def set_warmup(self, step: int) -> None:
         """Next call: the warmup frames, all at denoising step ``step``."""
@@ -104,14 +106,41 @@ class TemporalAttentionState:
         """Next call: row r holds frame ``frames[r]`` (None = pipeline fill) at step ``step_start + r``."""
         if not 1 <= len(frames) <= self.max_rows:
             raise ValueError(f"a stream call takes 1..{self.max_rows} rows, got {len(frames)}")
-        plans = [plan_row(frame, self.causal) for frame in frames]
-        b = len(plans)
+        b = len(frames)
         self.mode, self.step_start, self.rows, self.row_frames = "stream", step_start, b, list(frames)
-        self.write_slot[:b].copy_(torch.tensor([p.write_slot for p in plans]))
-        self.key_positions[:b].copy_(torch.tensor([p.key_positions for p in plans]))
-        self.query_position[:b].copy_(torch.tensor([p.query_position for p in plans]))
-        valid = torch.tensor([p.key_valid for p in plans])
-        self.key_bias[:b].copy_(torch.where(valid, 0.0, float("-inf")))
+        write_slot, key_positions, query_position, key_bias = self._tables(tuple(frames))
+        self.write_slot[:b].copy_(write_slot)  # device to device: no host round trip
+        self.key_positions[:b].copy_(key_positions)
+        self.query_position[:b].copy_(query_position)
+        self.key_bias[:b].copy_(key_bias)
+
+    def _tables(self, frames: tuple[int | None, ...]) -> tuple[torch.Tensor, ...]:
+        """Device tables for one row layout, built once per distinct layout.
+
+        A layout depends only on each row's ring phase and on whether its window is full yet, so
+        a stream meets a bounded set of them (about 2 x rolling + steps) and, once they are all
+        built, a frame's bookkeeping is device-to-device copies only: no pageable host->device
+        copy, which on CUDA would make the host wait for the GPU every frame.
+        """
+        key = tuple(
+            None if f is None else ((f - self.causal.warmup) % self.causal.rolling, f - self.causal.warmup < self.causal.rolling)
+            for f in frames
+        )
+        tables = self._table_cache.get(key)
+        if tables is None:
+            plans = [plan_row(frame, self.causal) for frame in frames]
+            device, dtype = self.write_slot.device, self.key_bias.dtype
+            valid = torch.tensor([p.key_valid for p in plans])
+            tables = (
+                torch.tensor([p.write_slot for p in plans], device=device),
+                torch.tensor([p.key_positions for p in plans], device=device),
+                torch.tensor([p.query_position for p in plans], device=device),
+                torch.where(valid, 0.0, float("-inf")).to(device=device, dtype=dtype),
+            )
+            if len(self._table_cache) >= 4 * self.causal.window + 4 * self.max_rows:  # bounded, whatever the caller
+                self._table_cache.clear()
+            self._table_cache[key] = tables
+        return tables
 
 
 def _positional_terms(attn: Attention, pe: torch.Tensor, length: int) -> tuple[torch.Tensor, ...]:

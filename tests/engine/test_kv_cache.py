@@ -43,3 +43,21 @@ def test_positions_come_from_config_not_literals():
     plan = plan_row(20, causal)
     assert plan.query_position == 5
     assert sum(plan.key_valid) == 6
+
+
+def test_row_layouts_are_a_bounded_set_and_tables_match_the_plans():
+    import torch
+
+    from live2diff_broadcast.engine.attention import TemporalAttentionState
+
+    state = TemporalAttentionState(CAUSAL, max_rows=3, device=torch.device("cpu"), dtype=torch.float32)
+    for t in range(8, 400):
+        frames = [f if f >= 8 else None for f in (t, t - 1, t - 2)]
+        state.set_stream(0, frames)
+        for r, f in enumerate(frames):
+            plan = plan_row(f, CAUSAL)
+            assert state.write_slot[r].item() == plan.write_slot
+            assert tuple(state.key_positions[r].tolist()) == plan.key_positions
+            assert tuple((state.key_bias[r] == 0).tolist()) == plan.key_valid
+            assert state.query_position[r].item() == plan.query_position
+    assert len(state._table_cache) <= 2 * CAUSAL.rolling + 3  # startup layouts + one per ring phase
