@@ -73,6 +73,7 @@ class NdiSink(Sink):
             raise PluginError("sink 'ndi': write() called before open()")
         cv2.cvtColor(fit(frame.image, *self._size), cv2.COLOR_RGB2BGRA, dst=self._bgrx)  # alpha = 255
         self._video.data = self._bgrx
+        self._video.timecode = frame.pts_ns // 100  # NDI timecodes count 100 ns: the capture time travels on
         self._ndi.send_send_video_v2(self._sender, self._video)  # synchronous: the buffer is free on return
 
     def _close(self) -> None:

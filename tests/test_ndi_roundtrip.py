@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from live2diff_broadcast.config import Profile
+from live2diff_broadcast.frames import now_ns
 from live2diff_broadcast.plugin_api import discover_plugins
 from live2diff_broadcast.supervisor import Supervisor, SupervisorOptions
 from live2diff_broadcast.transport import leftover_segments
@@ -60,7 +61,7 @@ def _receive(frames: list[tuple[tuple[int, ...], int]], stop: threading.Event) -
         while not stop.is_set():
             kind, video, audio, meta = lib.recv_capture_v2(receiver, 200)
             if kind == lib.FRAME_TYPE_VIDEO:
-                frames.append((video.data.shape, int(video.timestamp)))
+                frames.append((video.data.shape, int(video.timecode)))
                 lib.recv_free_video_v2(receiver, video)
     finally:
         if receiver is not None:
@@ -109,6 +110,7 @@ def test_ndi_round_trip_through_the_engine() -> None:
     assert len(received) >= 30, f"receiver got {len(received)} frames; {snap}"
     assert len(received) <= snap.frames_out  # nothing invented on the way
     assert {shape for shape, _ in received} == {(64, 64, 4)}
-    stamps = [ts for _, ts in received]
-    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False)), "NDI timestamps not strictly increasing"
+    stamps = [tc for _, tc in received]  # our ingest pts (monotonic ns / 100), carried as the NDI timecode
+    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False)), "capture timecodes not strictly increasing"
+    assert stamps[-1] * 100 <= now_ns(), "a timecode that is not a capture time on this clock"
     assert leftover_segments(sup.prefix) == []
