@@ -124,6 +124,23 @@ class Live2DiffStream:
         self._build_style(config)
         self._clear_pipeline()
 
+    def continue_on(self, components: Live2DiffComponents, config: StreamConfig) -> Live2DiffStream:
+        """A stream on other components (another checkpoint / LoRA set) that carries on where this
+        one is: same input indices and the same recent frames (their latents and depth came from
+        the shared VAE and depth model, so they stay valid). Follow with ``set_prompt`` and
+        ``rewarm``; this stream is not used afterwards."""
+        old = self.config
+        if (config.height, config.width, config.causal) != (old.height, old.width, old.causal):
+            raise ValueError(
+                f"resolution and window need a new engine: have {old.width}x{old.height} {old.causal}, "
+                f"got {config.width}x{config.height} {config.causal}"
+            )
+        new = Live2DiffStream(components, config, device=self.device, dtype=self.dtype, pipelined=self.pipelined)
+        new.frames_seen, new.base, new.last_emitted = self.frames_seen, self.base, self.last_emitted
+        new.recent.extend(self.recent)
+        new.timer.enabled = self.timer.enabled
+        return new
+
     def set_prompt(self, prompt: str) -> None:
         """Encode a new prompt. Call ``rewarm`` after it so the sinks take on the new style."""
         self.text_embeds = self.prompts(prompt).to(self.device, self.dtype)

@@ -123,7 +123,7 @@ class FrameTranslator:
                 self.backend.fall_back(f"style with other models ({self.backend.active} engines hold the profile's "
                                        "own weights)", "its UNet runs eagerly")
                 self.backend.active = "pytorch"
-            self.stream = _successor(self.stream, components, config)
+            self.stream = self.stream.continue_on(components, config)
         else:
             self.stream.reconfigure(config)
         self.stream.set_prompt(prompt)
@@ -132,21 +132,6 @@ class FrameTranslator:
     def rewarm(self) -> list[tuple[int, np.ndarray]]:
         """Re-run warmup on the recent frames (same style); returns the frames it completed."""
         return [(out.frame, _to_uint8(out.image)) for out in self.stream.rewarm()]
-
-
-def _successor(old: Live2DiffStream, components: Live2DiffComponents, config: StreamConfig) -> Live2DiffStream:
-    """A stream on ``components`` that continues where ``old`` is: same input indices, same recent frames
-    (their latents and depth came from the shared VAE / depth model, so they stay valid)."""
-    if (config.height, config.width, config.causal) != (old.config.height, old.config.width, old.config.causal):
-        raise ValueError(
-            f"resolution and window need a new engine: have {old.config.width}x{old.config.height} {old.config.causal}, "
-            f"got {config.width}x{config.height} {config.causal}"
-        )
-    new = Live2DiffStream(components, config, device=old.device, dtype=old.dtype, pipelined=old.pipelined)
-    new.frames_seen, new.base, new.last_emitted = old.frames_seen, old.base, old.last_emitted
-    new.recent.extend(old.recent)
-    new.timer.enabled = old.timer.enabled
-    return new
 
 
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
