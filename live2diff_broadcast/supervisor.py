@@ -48,7 +48,9 @@ the running configuration stays.
 
 A dead engine is restarted with exponential backoff (reset once it is live again); a lost
 source (open/read errors, or no frame for ``source_timeout_s``) is reconnected with
-exponential backoff (reset once it delivers again). Shutdown stops the source, the engine
+exponential backoff (reset once it delivers again); a sink that fails
+``sink_failures_before_reopen`` writes in a row is closed and opened afresh from its factory, with
+backoff (frames meanwhile are dropped: there is nothing to show them on). Shutdown stops the source, the engine
 (stop message, then SIGTERM, then SIGKILL) and the sink, and unlinks every ring.
 """
 
@@ -119,6 +121,7 @@ class SupervisorOptions:
     input_capacity: tuple[int, int] = (1080, 1920)  # largest (height, width) the input ring carries
     ring_slots: int = 3
     source_timeout_s: float = 2.0  # no source frame this long: the source is lost, reconnect
+    sink_failures_before_reopen: int = 3  # consecutive failed writes before the sink is closed and reopened
     hold_after_s: float = 0.5  # no source frame this long: NO SIGNAL frames
     stall_after_s: float = 5.0  # live engine with no output at all this long while input flows: passthrough
     backoff_initial_s: float = 0.5
@@ -188,6 +191,10 @@ class Supervisor:
         self._out_ring: FrameRing | None = None
         self._source_thread: threading.Thread | None = None
         self._sink: Sink | None = None
+        self._fps = 30.0
+        self._sink_failures = 0  # consecutive failed writes
+        self._sink_backoff = Backoff(self.options.backoff_initial_s, self.options.backoff_max_s)
+        self._sink_retry_at = 0.0  # monotonic time of the next reopen attempt while the sink is down
 
     # --- public --------------------------------------------------------------------------------
 
@@ -333,7 +340,7 @@ class Supervisor:
             threading.Thread(target=self._watch_profile, name="profile-watch", daemon=True).start()
         # 5. sink: the model's size at the source's rate
         sink.open(self.size[1], self.size[0], fps)
-        self._sink = sink
+        self._sink, self._fps = sink, fps
         self._started_at = now_ns()
         logger.info(
             "broadcast started: %s -> engine (%s, %dx%d) -> %s at %.2f fps; shm prefix %s",
@@ -568,13 +575,20 @@ class Supervisor:
             self._write(self._caption(base, StreamState.NO_SIGNAL), max(t, self._last_pts + 1), "hold", StreamState.NO_SIGNAL)
 
     def _write(self, image: np.ndarray, pts_ns: int, kind: str, state: StreamState) -> bool:
+        if self._sink is None and not self._reopen_sink():
+            return False
         assert self._sink is not None
         frame = Frame(image, pts_ns, self._out_seq)
         try:
             self._sink.write(frame)
         except Exception:
+            self._sink_failures += 1
             logger.exception("sink %s failed to write frame %d; frame dropped", type(self._sink).__name__, self._out_seq)
+            if self._sink_failures >= self.options.sink_failures_before_reopen:
+                self._drop_sink(f"{self._sink_failures} failed writes in a row")
             return False
+        self._sink_failures = 0
+        self._sink_backoff.reset()
         self._out_seq += 1
         self._last_pts = pts_ns
         if kind != "hold":
@@ -590,3 +604,32 @@ class Supervisor:
 
     def _caption(self, image: np.ndarray, state: StreamState) -> np.ndarray:
         return status_caption(image, state, self._engine_state) if self.options.overlay else image
+
+    def _drop_sink(self, reason: str) -> None:
+        """Close a failing sink; ``_write`` opens a fresh one from the factory, with backoff."""
+        assert self._sink is not None
+        name = type(self._sink).__name__
+        try:
+            self._sink.close(reason)
+        except Exception:
+            logger.exception("sink %s failed to close", name)
+        self._sink, self._sink_failures = None, 0
+        delay = self._sink_backoff.next()
+        self._sink_retry_at = time.monotonic() + delay
+        logger.error("sink %s dropped (%s); reopening in %.1f s", name, reason, delay)
+
+    def _reopen_sink(self) -> bool:
+        if time.monotonic() < self._sink_retry_at:
+            return False
+        try:
+            sink = self._sink_factory()
+            sink.open(self.size[1], self.size[0], self._fps)
+        except Exception as exc:
+            delay = self._sink_backoff.next()
+            self._sink_retry_at = time.monotonic() + delay
+            logger.error("sink could not be reopened (%s: %s); next try in %.1f s", type(exc).__name__, exc, delay)
+            return False
+        self._sink = sink
+        self.telemetry.add("sink_reopens")
+        logger.warning("sink %s reopened", type(sink).__name__)
+        return True

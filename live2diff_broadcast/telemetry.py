@@ -45,6 +45,7 @@ class TelemetrySnapshot:
     passthrough_frames: int
     engine_restarts: int
     source_reconnects: int
+    sink_reopens: int = 0  # the sink failed repeatedly and was closed and opened again
     style: str = ""  # the style on air (its first frame reached the sink)
     style_target: str = ""  # the last requested style
     style_state: str = ""  # "" on air / "switching" / "preparing" (models loading, old style on air)
@@ -112,7 +113,7 @@ class Telemetry:
         self.engine_state = "starting"
         self.frames_in = self.frames_out = self.passthrough_frames = 0
         self.dropped_input = self.dropped_output = 0
-        self.engine_restarts = self.source_reconnects = 0
+        self.engine_restarts = self.source_reconnects = self.sink_reopens = 0
         self.style = self.style_target = self.style_state = ""
         self.switches = self.switch_failures = 0
         self.forced_passthrough = False
@@ -172,6 +173,7 @@ class Telemetry:
                 passthrough_frames=self.passthrough_frames,
                 engine_restarts=self.engine_restarts,
                 source_reconnects=self.source_reconnects,
+                sink_reopens=self.sink_reopens,
                 style=self.style,
                 style_target=self.style_target,
                 style_state=self.style_state,

@@ -174,3 +174,42 @@ def test_a_source_that_never_opens_gives_no_signal_frames_and_stops_cleanly() ->
         assert run.sup.telemetry.snapshot().source_reconnects >= 1
     finally:
         run.stop()
+
+
+class FlakySink(RecordingSink):
+    """The first instance fails every write from its 10th on (a device that went away)."""
+
+    made: list[FlakySink] = []
+
+    def write(self, frame: Frame) -> None:
+        if self is FlakySink.made[0] and len(self.frames) >= 10:
+            raise OSError("device gone (test)")
+        super().write(frame)
+
+
+def _flaky_sink() -> FlakySink:
+    sink = FlakySink(PluginSettings())
+    FlakySink.made.append(sink)
+    return sink
+
+
+def test_a_sink_that_keeps_failing_is_reopened_and_output_resumes() -> None:
+    FlakySink.made = []
+    FakeSource.plan = {}
+    opts = SupervisorOptions(model="passthrough", backoff_initial_s=0.1, backoff_max_s=0.5)
+    sup = Supervisor(_profile(), lambda: FakeSource(PluginSettings()), _flaky_sink, options=opts)
+    runner = threading.Thread(target=sup.run, kwargs={"duration": 60}, daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(FlakySink.made) < 2 or len(FlakySink.made[1].frames) < 20:
+            assert time.monotonic() < deadline, f"sink never came back: {sup.telemetry.snapshot()}"
+            time.sleep(0.05)
+    finally:
+        sup.stop()
+        runner.join(30)
+    first, second = FlakySink.made[:2]
+    assert first._closed and len(first.frames) == 10
+    assert second.opened == (SIZE, SIZE, 60.0) and second._closed
+    assert sup.telemetry.snapshot().sink_reopens >= 1
+    assert leftover_segments(sup.prefix) == []
