@@ -50,7 +50,7 @@ A dead engine is restarted with exponential backoff (reset once it is live again
 source (open/read errors, or no frame for ``source_timeout_s``) is reconnected with
 exponential backoff (reset once it delivers again); a sink that fails
 ``sink_failures_before_reopen`` writes in a row is closed and opened afresh from its factory, with
-backoff (frames meanwhile are dropped: there is nothing to show them on). Shutdown stops the source, the engine
+backoff (``sink_keeper.py``). Shutdown stops the source, the engine
 (stop message, then SIGTERM, then SIGKILL) and the sink, and unlinks every ring.
 """
 
@@ -107,6 +107,7 @@ from .overlay import status_caption
 from .plugin_api import EndOfStream, Sink, Source
 from .profile_watch import ProfileWatcher
 from .resize import fit_frame
+from .sink_keeper import SinkKeeper
 from .telemetry import StreamState, Telemetry
 from .transport import FrameRing, RingFrame, new_run_prefix
 
@@ -190,11 +191,10 @@ class Supervisor:
         self._in_ring: FrameRing | None = None
         self._out_ring: FrameRing | None = None
         self._source_thread: threading.Thread | None = None
-        self._sink: Sink | None = None
-        self._fps = 30.0
-        self._sink_failures = 0  # consecutive failed writes
-        self._sink_backoff = Backoff(self.options.backoff_initial_s, self.options.backoff_max_s)
-        self._sink_retry_at = 0.0  # monotonic time of the next reopen attempt while the sink is down
+        self._sink = SinkKeeper(
+            sink_factory, self.telemetry, Backoff(self.options.backoff_initial_s, self.options.backoff_max_s),
+            self.options.sink_failures_before_reopen,
+        )
 
     # --- public --------------------------------------------------------------------------------
 
@@ -339,8 +339,7 @@ class Supervisor:
         if self._watcher is not None:
             threading.Thread(target=self._watch_profile, name="profile-watch", daemon=True).start()
         # 5. sink: the model's size at the source's rate
-        sink.open(self.size[1], self.size[0], fps)
-        self._sink, self._fps = sink, fps
+        self._sink.open(sink, self.size[0], self.size[1], fps)
         self._started_at = now_ns()
         logger.info(
             "broadcast started: %s -> engine (%s, %dx%d) -> %s at %.2f fps; shm prefix %s",
@@ -379,11 +378,7 @@ class Supervisor:
         if self._engine is not None:
             self._engine.stop("shutdown", self.options.engine_stop_timeout_s)
             self._engine = None
-        if self._sink is not None:
-            try:
-                self._sink.close("shutdown")
-            except Exception:
-                logger.exception("sink %s failed to close", type(self._sink).__name__)
+        self._sink.close("shutdown")
         for ring in (self._in_ring, self._out_ring):
             if ring is not None:
                 ring.close()
@@ -575,20 +570,8 @@ class Supervisor:
             self._write(self._caption(base, StreamState.NO_SIGNAL), max(t, self._last_pts + 1), "hold", StreamState.NO_SIGNAL)
 
     def _write(self, image: np.ndarray, pts_ns: int, kind: str, state: StreamState) -> bool:
-        if self._sink is None and not self._reopen_sink():
+        if not self._sink.write(Frame(image, pts_ns, self._out_seq)):
             return False
-        assert self._sink is not None
-        frame = Frame(image, pts_ns, self._out_seq)
-        try:
-            self._sink.write(frame)
-        except Exception:
-            self._sink_failures += 1
-            logger.exception("sink %s failed to write frame %d; frame dropped", type(self._sink).__name__, self._out_seq)
-            if self._sink_failures >= self.options.sink_failures_before_reopen:
-                self._drop_sink(f"{self._sink_failures} failed writes in a row")
-            return False
-        self._sink_failures = 0
-        self._sink_backoff.reset()
         self._out_seq += 1
         self._last_pts = pts_ns
         if kind != "hold":
@@ -604,32 +587,3 @@ class Supervisor:
 
     def _caption(self, image: np.ndarray, state: StreamState) -> np.ndarray:
         return status_caption(image, state, self._engine_state) if self.options.overlay else image
-
-    def _drop_sink(self, reason: str) -> None:
-        """Close a failing sink; ``_write`` opens a fresh one from the factory, with backoff."""
-        assert self._sink is not None
-        name = type(self._sink).__name__
-        try:
-            self._sink.close(reason)
-        except Exception:
-            logger.exception("sink %s failed to close", name)
-        self._sink, self._sink_failures = None, 0
-        delay = self._sink_backoff.next()
-        self._sink_retry_at = time.monotonic() + delay
-        logger.error("sink %s dropped (%s); reopening in %.1f s", name, reason, delay)
-
-    def _reopen_sink(self) -> bool:
-        if time.monotonic() < self._sink_retry_at:
-            return False
-        try:
-            sink = self._sink_factory()
-            sink.open(self.size[1], self.size[0], self._fps)
-        except Exception as exc:
-            delay = self._sink_backoff.next()
-            self._sink_retry_at = time.monotonic() + delay
-            logger.error("sink could not be reopened (%s: %s); next try in %.1f s", type(exc).__name__, exc, delay)
-            return False
-        self._sink = sink
-        self.telemetry.add("sink_reopens")
-        logger.warning("sink %s reopened", type(sink).__name__)
-        return True
