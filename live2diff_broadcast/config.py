@@ -129,9 +129,10 @@ class EngineSection(_Section):
     height: int = Field(default=512, ge=64, le=2048, multiple_of=8)
     # Denoising steps over the 50-step LCM schedule (index i = timestep 999 - 20 i); its length is the
     # number of steps per frame (and the frames of output latency + 1). Styles may override it.
-    t_index_list: TIndexList = Field(default_factory=lambda: [30, 40])
-    window: int = Field(default=16, ge=2)
-    warmup: int = Field(default=8, ge=1)
+    # defaults come from the engine's own config: window, warmup and steps live in one place
+    t_index_list: TIndexList = Field(default_factory=lambda: list(StreamConfig().t_index_list))
+    window: int = Field(default=CausalWindow().window, ge=2)
+    warmup: int = Field(default=CausalWindow().warmup, ge=1)
     clip_skip: int = Field(default=2, ge=1)
     # UNet backend. auto: "compiled" on NVIDIA GPUs, "pytorch" (eager) elsewhere. onnxruntime / tensorrt
     # export static-shape graphs (and build engines) into engine_dir once; any backend that cannot run
