@@ -32,8 +32,9 @@ def resolve_device(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
     return dev, getattr(torch, dtype)
 
 
-def build_components(profile: Profile) -> Live2DiffComponents:
-    """The model parts a profile names. ``tiny``: random weights, no download, meaningless output."""
+def build_components(profile: Profile, style: StyleSection | None = None) -> Live2DiffComponents:
+    """The model parts a profile names for ``style`` (its own checkpoint / LoRAs over [models]).
+    ``tiny``: random weights, no download, meaningless output."""
     if profile.models.preset == "tiny":
         logger.warning(
             "models.preset = 'tiny': RANDOM-WEIGHT miniature models, no download. "
@@ -43,7 +44,7 @@ def build_components(profile: Profile) -> Live2DiffComponents:
     from ..weights.loader import LoadOptions, load_components  # heavy; only the real preset needs it
 
     hint = "live2diff-broadcast models --download --profile <this profile>"
-    return load_components(profile.models, options=LoadOptions(download_hint=hint))
+    return load_components(profile.models_for(style), options=LoadOptions(download_hint=hint))
 
 
 class FrameTranslator:
@@ -67,7 +68,7 @@ class FrameTranslator:
     def from_profile(cls, profile: Profile, style: StyleSection | None = None) -> FrameTranslator:
         style = style or profile.style()
         device, dtype = resolve_device(profile.engine.device, profile.engine.dtype)
-        components = build_components(profile).to(device, dtype)
+        components = build_components(profile, style).to(device, dtype)
         stream = Live2DiffStream(components, profile.stream_config(style), device=device, dtype=dtype)
         stream.set_prompt(style.prompt)
         return cls(stream, backend=apply_backend(stream, profile.engine))

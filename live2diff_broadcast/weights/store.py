@@ -153,15 +153,20 @@ class ModelStore:
         located: dict[str, Located] = {}
         missing: list[Missing] = []
         failures: list[str] = []
+        unreachable = False  # once the Hub cannot be reached, do not sit through every retry again
         for req in reqs:
             result = self.locate(req)
-            if isinstance(result, Missing) and download and not self.offline and req.source.repo_id is not None:
+            if (isinstance(result, Missing) and download and not self.offline and not unreachable
+                    and req.source.repo_id is not None):
                 try:
                     result = self.download(req)
                 except MissingWeightsError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - network / Hub failures become a listing, below
                     failures.append(f"{req.source.repo_id}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                    if _is_unreachable(exc):
+                        unreachable = True
+                        failures.append("the Hugging Face Hub is unreachable: no further downloads were tried")
             if isinstance(result, Missing):
                 missing.append(result)
             else:
@@ -179,5 +184,20 @@ class ModelStore:
         if any(m.requirement.source.repo_id for m in missing):
             lines.append(f"fetch them with (network needed, HF_HUB_OFFLINE unset): {hint or 'live2diff-broadcast models --download'}")
         if any(m.requirement.source.local for m in missing):
-            lines.append("local paths above: fix the path in the profile's [models] section")
+            lines.append("local paths above: fix the path in the profile ([models], or the style that names it)")
         return "\n".join(lines)
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """A network failure (no route, name resolution, timeout) rather than a Hub answer (404, auth)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__name__
+        if isinstance(current, (ConnectionError, TimeoutError)) or "Connect" in name or "Timeout" in name:
+            return True
+        if isinstance(current, OSError) and current.errno is not None and current.errno < 0:  # e.g. EAI_NONAME
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -22,3 +22,23 @@ def test_translator_emits_every_frame_once_with_model_size(caplog):
 def test_unknown_style_is_a_clear_error():
     with pytest.raises(KeyError, match="no style named"):
         Profile().style("nope")
+
+
+def test_the_real_preset_loads_the_chosen_style_s_own_checkpoint(monkeypatch):
+    """render/run start in a style: its style_checkpoint and LoRAs, not only [models], are loaded."""
+    from live2diff_broadcast.engine import translator
+    from live2diff_broadcast.weights import loader
+
+    seen = []
+    monkeypatch.setattr(loader, "load_components", lambda models, options: seen.append(models) or "components")
+    profile = Profile(
+        models={"preset": "live2diff"},
+        styles=[
+            {"name": "plain", "prompt": "x"},
+            {"name": "toon", "prompt": "y", "style_checkpoint": "/models/toon.safetensors"},
+        ],
+    )
+    assert translator.build_components(profile, profile.style("toon")) == "components"
+    assert seen[0].style_checkpoint == "/models/toon.safetensors"
+    translator.build_components(profile, profile.style("plain"))
+    assert seen[1].style_checkpoint is None

@@ -72,3 +72,23 @@ def test_profile_requirements_cover_styles_and_loras() -> None:
     models = ModelsSection(style_checkpoint="./toon.safetensors", loras=[{"path": "a/b/c.safetensors", "weight": 0.7}])
     names = [r.component for r in profile_requirements(models)]
     assert names == ["base", "lcm_lora", "vae", "live2diff", "depth", "style", "lora:0"]
+
+
+def test_an_unreachable_hub_is_tried_once_then_everything_missing_is_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    attempts: list[str] = []
+
+    def no_network(self: ModelStore, req: object) -> Located:
+        attempts.append(str(req))
+        raise OSError(-2, "Name or service not known")
+
+    monkeypatch.setattr(ModelStore, "download", no_network)
+    with pytest.raises(MissingWeightsError) as err:
+        load_components(ModelsSection(preset="live2diff"))
+    assert len(attempts) == 1
+    message = str(err.value)
+    assert "unreachable" in message and "Leoxing/Live2Diff/live2diff.ckpt" in message and "madebyollin/taesd" in message
