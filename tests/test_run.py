@@ -16,6 +16,7 @@ import pytest
 
 from live2diff_broadcast.cli import main
 from live2diff_broadcast.transport import leftover_segments
+from tests.videos import count_frames
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,18 +43,6 @@ height = 64
         encoding="utf-8",
     )
     return path
-
-
-def _count_frames(path: Path) -> tuple[int, tuple[int, int]]:
-    capture = cv2.VideoCapture(str(path))
-    count, shape = 0, (0, 0)
-    while True:
-        ok, bgr = capture.read()
-        if not ok:
-            break
-        count, shape = count + 1, bgr.shape[:2]
-    capture.release()
-    return count, shape
 
 
 def test_unknown_plugin_is_a_clear_error_not_a_hang(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -85,7 +74,7 @@ def test_file_in_file_out(tmp_path: Path) -> None:
         f'[sink]\nplugin = "file"\nsettings = {{ path = "{out}" }}',
     )
     assert main(["run", "--profile", str(profile), "--duration", "60"]) == 0
-    count, shape = _count_frames(out)
+    count, shape = count_frames(out)
     assert shape == (64, 64)  # the model's size (the file sink keeps what it is given)
     assert 45 <= count <= 90, f"{count} frames out of 90"
 
@@ -127,5 +116,5 @@ def test_sigint_stops_everything_cleanly(tmp_path: Path) -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert leftover_segments(f"l2d-{proc.pid}-") == []
-    count, shape = _count_frames(out)
+    count, shape = count_frames(out)
     assert count > 10 and shape == (64, 64)

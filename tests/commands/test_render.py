@@ -2,6 +2,7 @@ import cv2
 import numpy as np
 
 from live2diff_broadcast.cli import main
+from tests.videos import count_frames
 
 
 def write_video(path, frames: int, size=(80, 48), fps=25.0) -> None:
@@ -11,18 +12,6 @@ def write_video(path, frames: int, size=(80, 48), fps=25.0) -> None:
         img[:, (i * 3) % size[0] :] = (0, 128, 255)
         writer.write(img)
     writer.release()
-
-
-def count_frames(path) -> tuple[int, tuple[int, int]]:
-    cap = cv2.VideoCapture(str(path))
-    n, shape = 0, (0, 0)
-    while True:
-        ok, img = cap.read()
-        if not ok:
-            break
-        n, shape = n + 1, img.shape[:2]
-    cap.release()
-    return n, shape
 
 
 def test_render_translates_every_frame(tmp_path):
