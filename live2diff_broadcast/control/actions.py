@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..frames import now_ns
+from ..media.frames import now_ns
 
 
 @dataclass(frozen=True)
