@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from live2diff_broadcast.config import Profile, ProfileError, load_profile
-from live2diff_broadcast.config.watch import ProfileWatcher, diff_profiles
+from live2diff_broadcast.config.reload import diff_profiles
+from live2diff_broadcast.config.watch import ProfileWatcher
 from live2diff_broadcast.plugin_api import PluginRegistry, discover_plugins
 
 BASE = """
@@ -145,58 +146,3 @@ def test_watch_yields_changes_until_stopped(path, registry):
         results.append(result)
         stop.set()
     assert len(results) == 1 and isinstance(results[0], Profile) and results[0].name == "renamed"
-
-
-# --- what changed -------------------------------------------------------------------------------------
-
-
-def test_diff_styles_added_removed_and_steps(tmp_path):
-    old = _profile(BASE, tmp_path)
-    new = _profile(
-        BASE.replace('name = "zaum"\nprompt = "a person"\nstrength = 0.4', 'name = "vangogh"\nprompt = "a person"')
-        .replace("[sink]", '[[styles]]\nname = "zaum"\nprompt = "a person"\nstrength = 0.6\n[sink]'),
-        tmp_path,
-    )
-    changes = diff_profiles(old, new)
-    assert changes.styles_added == ("vangogh",) and changes.styles_removed == ()
-    assert changes.styles_stream_changed == ("zaum",)  # strength 0.4 -> 0.6: other steps
-    assert any("steps [30, 40] -> [20, 35]" in line for line in changes.describe())
-    assert not changes.restart and not changes.prompt_only
-
-
-def test_diff_strength_to_the_same_explicit_steps_is_no_change(tmp_path):
-    old = _profile(BASE, tmp_path)
-    new = _profile(BASE.replace("strength = 0.4", "t_index_list = [30, 40]"), tmp_path)
-    assert diff_profiles(old, new).empty
-
-
-def test_diff_engine_steps_reach_the_styles_not_a_restart(tmp_path):
-    old = _profile(BASE, tmp_path)
-    new = _profile(BASE.replace("[engine]", "[engine]\nt_index_list = [20, 40]"), tmp_path)
-    changes = diff_profiles(old, new)
-    assert changes.styles_stream_changed == ("cartoon",) and not changes.restart  # zaum: strength, 2 steps still
-
-
-def test_diff_models_hotkeys_and_restarts(tmp_path):
-    old = _profile(BASE, tmp_path)
-    text = (
-        BASE.replace('hotkey = "ctrl+alt+1"', 'hotkey = "ctrl+alt+1"\nstyle_checkpoint = "./toon.safetensors"')
-        .replace('rewarm = "ctrl+alt+r"', 'rewarm = "ctrl+alt+w"')
-        .replace("width = 64", "width = 128")
-        .replace('"out.mp4"', '"other.mp4"')
-    )
-    changes = diff_profiles(old, _profile(text, tmp_path))
-    assert changes.styles_models_changed == ("cartoon",)
-    assert changes.hotkeys_changed and changes.styles_hotkey_changed == ()
-    assert changes.restart == ("sink", "engine")
-    shared = _profile(BASE.replace("[engine]", '[models]\nloras = [{ path = "./a.safetensors" }]\n[engine]'), tmp_path)
-    assert diff_profiles(old, shared).styles_models_changed == ("cartoon", "zaum")  # [models] reaches every style
-    vae = _profile(BASE.replace("[engine]", '[models]\nvae = "./taesd"\n[engine]'), tmp_path)
-    assert diff_profiles(old, vae).restart == ("models",)
-
-
-def test_diff_hotkey_spelling_is_no_change(tmp_path):
-    old = _profile(BASE, tmp_path)
-    new = _profile(BASE.replace('hotkey = "ctrl+alt+1"', 'hotkey = "Ctrl+Alt+1"'), tmp_path)
-    changes = diff_profiles(old, new)
-    assert changes.empty and changes.describe() == ["no change"]

@@ -10,7 +10,6 @@ the output flowing throughout.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,10 +23,7 @@ from live2diff_broadcast.config import Profile
 from live2diff_broadcast.config.watch import ProfileWatcher
 from live2diff_broadcast.control import ProfileRejected, ProfileReloaded, StyleApplied, StyleFailed
 from live2diff_broadcast.control.server import ControlServer
-from live2diff_broadcast.plugin_api import PluginSettings
-from live2diff_broadcast.runtime.supervisor import Supervisor, SupervisorOptions
-from live2diff_broadcast.runtime.transport import leftover_segments
-from tests.runtime.test_supervisor import FakeSource, RecordingSink
+from tests.runtime.harness import Show
 from tests.weights import zoo
 from tests.weights.conftest import Zoo, model_zoo  # noqa: F401,F811 - the fixture
 
@@ -53,52 +49,12 @@ def profile_text(styles: str = STYLES, engine: str = ENGINE) -> str:
     return f"[engine]\n{engine}\n{styles}"
 
 
-class Show:
-    """A supervisor in a thread, its events recorded, with bounded waits."""
-
-    def __init__(self, profile: Profile, model: str = "diffusion", watcher: ProfileWatcher | None = None) -> None:
-        FakeSource.plan = {}
-        self.sink = RecordingSink(PluginSettings())
-        options = SupervisorOptions(model=model, watch_interval_s=0.1, stall_after_s=60.0)  # type: ignore[arg-type]
-        self.sup = Supervisor(profile, lambda: FakeSource(PluginSettings()), lambda: self.sink, options=options,
-                              watcher=watcher)
-        self.events: list[Any] = []
-        self.sup.controls.subscribe(self.events.append)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.sup.run(duration=600)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            self.error = exc
-
-    def wait(self, what: str, condition: Callable[[], bool], timeout: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert self.error is None, f"supervisor failed: {self.error!r}"
-            assert self.thread.is_alive(), "supervisor stopped"
-            assert time.monotonic() < deadline, f"timed out waiting for {what}: {self.sup.status()}"
-            time.sleep(0.05)
-
-    def wait_live(self) -> None:
-        self.wait("engine frames", lambda: self.sup.telemetry.snapshot().frames_out - self.sup.telemetry.snapshot().passthrough_frames > 3)
-
-    def stop(self) -> None:
-        self.sup.stop()
-        self.thread.join(60)
-        assert not self.thread.is_alive() and self.error is None
-        assert leftover_segments(self.sup.prefix) == []
-        pts = [f.pts_ns for f in self.sink.frames]
-        assert all(b > a for a, b in zip(pts, pts[1:], strict=False)), "a frame was repeated or reordered"
-
-
 @pytest.fixture
 def show_factory() -> Iterator[Callable[..., Show]]:
     shows: list[Show] = []
 
     def make(*args: Any, **kwargs: Any) -> Show:
+        kwargs = {"watch_interval_s": 0.1, "stall_after_s": 60.0, **kwargs}
         shows.append(Show(*args, **kwargs))
         return shows[-1]
 
