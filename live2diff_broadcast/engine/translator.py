@@ -1,6 +1,6 @@
 """The engine's frame-level face: RGB uint8 frames in, translated RGB uint8 frames out.
 
-Input frames are brought to the model's size under the resolution policy of ``resize.py``;
+Input frames are brought to the model's size under the resolution policy of ``media/resize.py``;
 outputs are at the model's resolution and sinks scale them to their own.
 """
 
