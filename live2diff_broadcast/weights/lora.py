@@ -59,6 +59,14 @@ class LoraLayer:
     def delta_shape(self) -> tuple[int, ...]:
         return (int(self.up.shape[0]), self.down[0].numel())
 
+    def problem(self) -> str | None:
+        """Why up @ down is not a weight delta this code can make, or None."""
+        if self.up.ndim == 4 and tuple(self.up.shape[2:]) != (1, 1):
+            return f"up kernel {tuple(self.up.shape)} (only 1x1 up projections are supported)"
+        if self.up.ndim < 2 or self.down.ndim < 2 or self.up.shape[1] != self.down.shape[0]:
+            return f"rank disagrees: up {tuple(self.up.shape)}, down {tuple(self.down.shape)}"
+        return None
+
     def delta(self, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
         """alpha/rank * up @ down on flattened kernels, reshaped to ``shape``."""
         up = self.up.flatten(1).to(dtype)  # (out, rank)
@@ -146,14 +154,20 @@ def _parse_kohya(state: Mapping[str, torch.Tensor], path: Path, layers_per_block
         prefix = next(p for p in _KOHYA if name.startswith(p))
         module = name.removeprefix(prefix)
         module = renamed.get(module, module) if prefix == "lora_unet_" else module
-        alpha = float(parts.pop("alpha")) if "alpha" in parts else None
         try:
+            alpha = _alpha(parts.pop("alpha")) if "alpha" in parts else None
             layers.append(_kohya_layer(_KOHYA[prefix], module, parts, alpha, name))
         except LayerFormatError as exc:
             bad.append(f"{name}: {exc}")
     if bad:
         raise IncompatibleCheckpointError(f"{path}: {len(bad)} layers are incomplete or inconsistent: {bad[:6]}")
     return layers
+
+
+def _alpha(t: torch.Tensor) -> float:
+    if t.numel() != 1:
+        raise LayerFormatError(f"alpha should be one number, got a tensor of shape {tuple(t.shape)}")
+    return float(t.reshape(()))
 
 
 def _kohya_layer(target: str, module: str, parts: dict[str, torch.Tensor], alpha: float | None, source: str) -> Layer:
@@ -166,12 +180,10 @@ def _kohya_layer(target: str, module: str, parts: dict[str, torch.Tensor], alpha
         return LokrLayer.from_parts(target, module, parts, alpha, source)
     if not all(p in parts for p in _LORA_PARTS):
         raise LayerFormatError("lacks lora_down or lora_up")
-    down, up = parts["lora_down.weight"], parts["lora_up.weight"]
-    if up.ndim == 4 and tuple(up.shape[2:]) != (1, 1):
-        raise LayerFormatError(f"up kernel {tuple(up.shape)} (only 1x1 up projections are supported)")
-    if up.shape[1] != down.shape[0]:
-        raise LayerFormatError(f"rank disagrees: up {tuple(up.shape)}, down {tuple(down.shape)}")
-    return LoraLayer(target, module, down, up, alpha, source)
+    layer = LoraLayer(target, module, parts["lora_down.weight"], parts["lora_up.weight"], alpha, source)
+    if problem := layer.problem():
+        raise LayerFormatError(problem)
+    return layer
 
 
 def _peft_alphas(path: Path) -> tuple[float | None, dict[str, float]]:
@@ -236,8 +248,11 @@ def plan_merge(loras: Sequence[LoraFile], weights: Mapping[str, Mapping[str, tor
                 unmatched.append(f"{layer.target}:{layer.source or layer.module}")
                 continue
             expected = tuple(table[key].shape)
-            got = layer.delta_shape()
-            if got[0] != expected[0] or math.prod(got) != math.prod(expected):
+            problem = layer.problem() if isinstance(layer, LoraLayer) else None
+            got = layer.delta_shape() if problem is None else ()
+            if problem is not None:
+                wrong.append(f"{layer.source or layer.module}: {problem}")
+            elif got[0] != expected[0] or math.prod(got) != math.prod(expected):
                 wrong.append(f"{layer.source or layer.module} -> {key}: model weight {expected}, {type(layer).__name__} delta {got}")
             else:
                 plan.append(_Planned(layer.target, key, layer))

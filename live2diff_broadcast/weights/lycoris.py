@@ -50,6 +50,12 @@ def _inner(a: torch.Tensor, b: torch.Tensor, what: str, cp: bool) -> None:
         raise LayerFormatError(f"{what}: inner sizes disagree ({tuple(a.shape)} and {tuple(b.shape)})")
 
 
+def _core(t: torch.Tensor, a: torch.Tensor, b: torch.Tensor, what: str) -> None:
+    """A CP/Tucker core (rank_a, rank_b, kh, kw) between its two projections (rank_a, out), (rank_b, in)."""
+    if t.ndim != 4 or (t.shape[0], t.shape[1]) != (a.shape[0], b.shape[0]):
+        raise LayerFormatError(f"{what} {tuple(t.shape)} does not fit its projections {tuple(a.shape)} and {tuple(b.shape)}")
+
+
 def _scale(alpha: float | None, rank: int | None) -> float:
     return 1.0 if alpha is None or rank is None else alpha / rank
 
@@ -80,6 +86,9 @@ class LohaLayer:
         cp = t1 is not None
         _inner(w1a, w1b, "hada_w1_a @ hada_w1_b", cp)
         _inner(w2a, w2b, "hada_w2_a @ hada_w2_b", cp)
+        if t1 is not None and t2 is not None:
+            _core(t1, w1a, w1b, "hada_t1")
+            _core(t2, w2a, w2b, "hada_t2")
         layer = cls(target, module, w1a, w1b, w2a, w2b, t1, t2, alpha, source)
         if layer.factor_shape(1) != layer.factor_shape(2):
             raise LayerFormatError(f"its two Hadamard factors differ in shape ({layer.factor_shape(1)} vs {layer.factor_shape(2)})")
@@ -131,6 +140,8 @@ class LokrLayer:
         if w2 is None:
             w2a, w2b = _need(parts, "lokr_w2_a", "lokr_w2_b")
             _inner(w2a, w2b, "lokr_w2_a @ lokr_w2_b" + (" (with lokr_t2)" if t2 is not None else ""), cp=t2 is not None)
+            if t2 is not None:
+                _core(t2, w2a, w2b, "lokr_t2")
         elif t2 is not None:
             raise LayerFormatError("has lokr_t2 with a whole lokr_w2 (lokr_t2 goes with lokr_w2_a/lokr_w2_b)")
         return cls(target, module, w1, w1a, w1b, w2, w2a, w2b, t2, alpha, source)
