@@ -98,7 +98,7 @@ class _Section(BaseModel):
 
 
 class LoraSection(_Section):
-    """One style LoRA (kohya or diffusers/PEFT format), merged with ``weight`` x alpha/rank."""
+    """One style LoRA (kohya LoRA/LoCon, LyCORIS LoHa/LoKr or diffusers/PEFT: docs/loras.md), merged as W + weight x ΔW."""
 
     path: str = Field(min_length=1)  # local file or Hub "owner/repo/file.safetensors"
     weight: float = Field(default=1.0, allow_inf_nan=False)
