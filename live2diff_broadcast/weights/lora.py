@@ -6,9 +6,10 @@ diffusers layer names or by the original SD block names (``input_blocks``/``midd
 the same names (lycoris.py); diffusers/PEFT (``lora_A``/``lora_B``). Each layer has a delta
 ``ΔW`` (alpha/rank applied, the user's weight not: ``lora_deltas``) and merges as
 ``W + weight * ΔW``; for a plain LoRA ``ΔW = alpha/rank * up @ down`` (the reference ignored
-alpha), on flattened kernels for conv layers (3x3 or 1x1 ``down``, 1x1 ``up``). Several LoRAs
-apply in order, each with its own weight. Merging is two-phase: every layer of every LoRA is
-matched and shape-checked first; only then is any weight touched, so a bad LoRA changes nothing.
+alpha), on flattened kernels for conv layers (3x3 or 1x1 ``down``, 1x1 ``up``; or LyCORIS' Tucker
+``lora_mid`` core between 1x1 ones). Several LoRAs apply in order, each with its own weight.
+Merging is two-phase: every layer of every LoRA is matched and shape-checked first; only then is
+any weight touched, so a bad LoRA changes nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class LoraLayer:
     up: torch.Tensor  # (out, rank[, 1, 1])
     alpha: float | None  # None: alpha = rank (scale 1)
     source: str = ""  # the layer's name in the file (for messages)
+    mid: torch.Tensor | None = None  # LoCon Tucker core (rank, rank, kh, kw); down and up are then 1x1
 
     @property
     def rank(self) -> int:
@@ -57,6 +59,8 @@ class LoraLayer:
         return (self.alpha if self.alpha is not None else self.rank) / self.rank
 
     def delta_shape(self) -> tuple[int, ...]:
+        if self.mid is not None:
+            return (int(self.up.shape[0]), int(self.down.shape[1]), *(int(k) for k in self.mid.shape[2:]))
         return (int(self.up.shape[0]), self.down[0].numel())
 
     def problem(self) -> str | None:
@@ -65,12 +69,22 @@ class LoraLayer:
             return f"up kernel {tuple(self.up.shape)} (only 1x1 up projections are supported)"
         if self.up.ndim < 2 or self.down.ndim < 2 or self.up.shape[1] != self.down.shape[0]:
             return f"rank disagrees: up {tuple(self.up.shape)}, down {tuple(self.down.shape)}"
+        if self.mid is not None and (
+            self.mid.ndim != 4 or tuple(self.mid.shape[:2]) != (self.up.shape[1], self.down.shape[0]) or self.down[0].numel() != self.down.shape[1]
+        ):
+            return f"lora_mid {tuple(self.mid.shape)} does not fit up {tuple(self.up.shape)} and a 1x1 down {tuple(self.down.shape)}"
         return None
 
     def delta(self, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
-        """alpha/rank * up @ down on flattened kernels, reshaped to ``shape``."""
+        """alpha/rank * up @ down on flattened kernels, reshaped to ``shape``.
+
+        With a Tucker ``mid`` (LyCORIS LoCon ``use_tucker``; neither diffusers nor PEFT reads it),
+        LyCORIS' ``tucker_weight_from_conv``: ``einsum('m n k l, i m, n j -> i j k l', mid, up, down)``.
+        """
         up = self.up.flatten(1).to(dtype)  # (out, rank)
         down = self.down.flatten(1).to(dtype)  # (rank, in * kh * kw)
+        if self.mid is not None:
+            return self.scale * torch.einsum("m n k l, i m, n j -> i j k l", self.mid.to(dtype), up, down).reshape(shape)
         return self.scale * (up @ down).reshape(shape)
 
 
@@ -112,12 +126,9 @@ def parse_lora(
     return LoraFile(path, layers, weight)
 
 
-_LORA_PARTS = ("lora_down.weight", "lora_up.weight")
+_LORA_PARTS = ("lora_down.weight", "lora_up.weight", "lora_mid.weight")
 _KOHYA_PARTS = frozenset((*_LORA_PARTS, "alpha", *LOHA_PARTS, *LOKR_PARTS))
-_REFUSED_PARTS = {
-    "dora_scale": "a DoRA layer (dora_scale): not supported",
-    "lora_mid.weight": "a LoCon layer with a Tucker middle (lora_mid.weight): not supported",
-}
+_REFUSED_PARTS = {"dora_scale": "a DoRA layer (dora_scale): not supported"}
 
 
 def _parse_kohya(state: Mapping[str, torch.Tensor], path: Path, layers_per_block: int) -> list[Layer]:
@@ -178,9 +189,9 @@ def _kohya_layer(target: str, module: str, parts: dict[str, torch.Tensor], alpha
         return LohaLayer.from_parts(target, module, parts, alpha, source)
     if kinds[0] == "LoKr":
         return LokrLayer.from_parts(target, module, parts, alpha, source)
-    if not all(p in parts for p in _LORA_PARTS):
+    if not all(p in parts for p in _LORA_PARTS[:2]):
         raise LayerFormatError("lacks lora_down or lora_up")
-    layer = LoraLayer(target, module, parts["lora_down.weight"], parts["lora_up.weight"], alpha, source)
+    layer = LoraLayer(target, module, parts["lora_down.weight"], parts["lora_up.weight"], alpha, source, parts.get("lora_mid.weight"))
     if problem := layer.problem():
         raise LayerFormatError(problem)
     return layer

@@ -85,6 +85,17 @@ def test_kohya_lora_and_locon(weights: Weights, naming: Callable[[str], str]) ->
     assert all(merged["unet"][k] is base["unet"][k] for k in untouched)
 
 
+def test_locon_with_tucker_mid(weights: Weights) -> None:
+    key = "down_blocks.0.downsamplers.0.conv.weight"  # (32, 32, 3, 3)
+    down, mid, up = rand(4, 32, 1, 1), rand(4, 4, 3, 3), rand(32, 4, 1, 1)
+    name = sd_name(key)
+    state = {f"{name}.lora_down.weight": down, f"{name}.lora_mid.weight": mid, f"{name}.lora_up.weight": up, f"{name}.alpha": torch.tensor(2.0)}
+    delta = lora_deltas(parse_lora(state, "locon.safetensors", layers_per_block=1), weights)["unet"][key]
+    # ΔW[i, j, k, l] = sum over m, n of up[i, m] mid[m, n, k, l] down[n, j], as batched matmuls over (k, l)
+    expected = (up.flatten(1) @ mid.permute(2, 3, 0, 1) @ down.flatten(1)).permute(2, 3, 0, 1) * (2.0 / 4)
+    assert torch.allclose(delta, expected, rtol=0, atol=1e-12)
+
+
 def hada(wa: torch.Tensor, wb: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
     """One LoHa factor: wa @ wb, or the CP form (LyCORIS loha.py)."""
     return wa @ wb if t is None else torch.einsum("i j k l, j r, i p -> p r k l", t, wb, wa)
@@ -161,8 +172,8 @@ BAD = [  # (state, what the message must say)
       "lora_unet_middle_block_7_proj_in.lora_up.weight": torch.zeros(64, 2)}, r"middle_block_7_proj_in"),
     ({"lora_unet_conv_in.lora_down.weight": torch.zeros(2, 4, 3, 3), "lora_unet_conv_in.lora_up.weight": torch.zeros(32, 2, 1, 1),
       "lora_unet_conv_in.dora_scale": torch.zeros(32)}, r"lora_unet_conv_in\.dora_scale: a DoRA layer"),
-    ({"lora_unet_conv_in.lora_down.weight": torch.zeros(2, 4, 1, 1), "lora_unet_conv_in.lora_mid.weight": torch.zeros(2, 2, 3, 3),
-      "lora_unet_conv_in.lora_up.weight": torch.zeros(32, 2, 1, 1)}, r"lora_mid"),
+    ({"lora_unet_conv_in.lora_down.weight": torch.zeros(2, 4, 1, 1), "lora_unet_conv_in.lora_mid.weight": torch.zeros(3, 2, 3, 3),
+      "lora_unet_conv_in.lora_up.weight": torch.zeros(32, 2, 1, 1)}, r"lora_unet_conv_in: lora_mid \(3, 2, 3, 3\) does not fit"),
     ({"lora_unet_conv_in.lora_down.weight": torch.zeros(2, 4, 3, 3), "lora_unet_conv_in.lora_up.weight": torch.zeros(32, 2, 3, 3)},
      r"lora_unet_conv_in: up kernel \(32, 2, 3, 3\)"),
     ({"lora_unet_conv_in.lokr_w1": torch.zeros(4, 1), "lora_unet_conv_in.lokr_w2_a": torch.zeros(2, 8),
