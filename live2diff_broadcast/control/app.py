@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
@@ -176,7 +177,7 @@ class ControlApp:
     async def websocket(self, ws: WebSocket) -> None:
         refusal = check_origin(ws.headers, self.hosts())
         if refusal is not None:
-            logger.warning("control WebSocket refused: %s", refusal.reason)
+            _refuse(refusal)  # logged (throttled); the handshake itself is refused below
             await ws.close(code=1008, reason=refusal.reason[:120])  # before accept: the handshake gets 403
             return
         await ws.accept()
@@ -247,6 +248,15 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})})
 
 
+_last_logged: dict[int, float] = {}
+LOG_EVERY_S = 10.0  # a flood of refused requests logs one warning per kind per 10 s, not one each
+
+
 def _refuse(refusal: Refusal) -> JSONResponse:
-    logger.warning("control port refused a request: %s", refusal.reason)
+    now = time.monotonic()
+    if now - _last_logged.get(refusal.status, -LOG_EVERY_S) >= LOG_EVERY_S:
+        _last_logged[refusal.status] = now
+        logger.warning("control port refused a request: %s", refusal.reason)
+    else:
+        logger.debug("control port refused a request: %s", refusal.reason)
     return _json(refusal.status, {"ok": False, "error": refusal.reason})

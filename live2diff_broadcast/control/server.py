@@ -9,7 +9,7 @@ Origin check without growing its own framing and auth, and every tool it served 
 Streamer.bot, scripts, the ``control`` command) can send an HTTP POST with a header.
 
 Bounds (a flood must not take the show down): request heads are capped by h11 (16 KiB), bodies
-by the app (16 KiB), WebSocket messages at 64 KiB, at most 100 connections at once (more get
+by the app (16 KiB), WebSocket messages at 64 KiB, at most 512 connections at once (more get
 503), idle keep-alive connections are closed after 5 s. The server runs its own event loop in
 a daemon thread; ``stop()`` shuts it down within ~2 s and removes the token file.
 """
@@ -21,6 +21,7 @@ import ipaddress
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,32 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7878
-MAX_CONNECTIONS = 100
+MAX_CONNECTIONS = 512
 WS_MAX_BYTES = 64 * 1024
 
 
 def _no_controls() -> dict[str, Any]:
     return {}
+
+
+class _Throttle(logging.Filter):
+    """uvicorn logs every malformed request ("Invalid HTTP request received."): one per message per 10 s."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        super().__init__()
+        self.every_s, self._last = every_s, dict[str, float]()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now, key = time.monotonic(), str(record.msg)
+        if now - self._last.get(key, -self.every_s) < self.every_s:
+            return False
+        self._last[key] = now
+        return True
+
+
+_uvicorn_log = logging.getLogger("uvicorn.error")
+_uvicorn_log.addFilter(_Throttle())
+_uvicorn_log.setLevel(logging.WARNING)  # its INFO lines (started, shutting down) would repeat ours
 
 
 class ControlServer:
@@ -83,7 +104,7 @@ class ControlServer:
         sock = self._bind()
         self._bound_port = int(sock.getsockname()[1])
         config = uvicorn.Config(
-            self.app.asgi, log_level="warning", access_log=False, lifespan="off", ws="websockets-sansio",
+            self.app.asgi, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio",
             ws_max_size=WS_MAX_BYTES, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=5,
             timeout_graceful_shutdown=1, server_header=False,
         )

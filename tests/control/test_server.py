@@ -154,13 +154,18 @@ def test_dock_page_embeds_the_token_with_a_strict_policy(server: Server) -> None
     assert r.headers["x-frame-options"] == "DENY" and r.headers["cache-control"] == "no-store"
 
 
-def ws_exchange(url: str, origin: str | None, *messages: str, read: int = 2) -> list[dict[str, Any]]:
+def ws_exchange(url: str, origin: str | None, *messages: str, read: int = 2,
+                until: Any = None) -> list[dict[str, Any]]:
+    """Send ``messages``, then read ``read`` messages (or, with ``until``, until ``until(received)`` holds)."""
     async def go() -> list[dict[str, Any]]:
         headers = {"Origin": origin} if origin else {}
         async with websockets.connect(url, additional_headers=headers, open_timeout=5, proxy=None) as ws:
             for m in messages:
                 await ws.send(m)
-            return [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(read)]
+            got: list[dict[str, Any]] = []
+            while (until(got) is False) if until is not None else len(got) < read:
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+            return got
 
     return asyncio.run(go())
 
@@ -171,7 +176,12 @@ def test_websocket_state_push_and_commands(server: Server) -> None:
     url = f"ws://127.0.0.1:{port}/ws"
     first, = ws_exchange(url, f"http://127.0.0.1:{port}", json.dumps({"token": srv.token}), read=1)
     assert first["type"] == "state" and first["status"]["style"] == "anime"
-    got = ws_exchange(url, None, json.dumps({"token": srv.token}), json.dumps({"command": "style sketch", "id": 3}), read=3)
+    def done(got: list[dict[str, Any]]) -> bool:  # the result, and a pushed state in the new style (any order)
+        return any(m["type"] == "result" for m in got) and any(
+            m["type"] == "state" and m["status"]["style"] == "sketch" for m in got)
+
+    got = ws_exchange(url, None, json.dumps({"token": srv.token}), json.dumps({"command": "style sketch", "id": 3}),
+                      until=done)
     result = next(m for m in got if m["type"] == "result")
     assert result["id"] == 3 and result["style"] == "sketch"
     assert any(m["type"] == "state" and m["status"]["style"] == "sketch" for m in got)
@@ -270,3 +280,30 @@ def test_parse_command(line: str, expected: object) -> None:
 def test_parse_command_errors_say_what_was_expected(line: str) -> None:
     with pytest.raises(CommandError, match="expected|needs|takes"):
         parse_command(line)
+
+
+def test_a_flood_of_huge_lines_leaves_the_server_answering(server: Server) -> None:
+    """Many connections sending megabytes of non-HTTP garbage or oversized bodies at once (the chaos case, scaled down)."""
+    import threading
+
+    srv, _ = server
+    port = srv.address[1]
+
+    def flood(i: int) -> None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                head = b"POST /command HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: 2097152\r\n\r\n" % port
+                s.sendall((head if i % 2 else b"style ") + b"\xff" * (2 << 20))
+                s.recv(64)
+        except OSError:
+            pass  # the server may close on us mid-send: that is the point
+
+    threads = [threading.Thread(target=flood, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    with client(srv, **auth(srv)) as c:
+        assert c.post("/next").json()["style"] == "oil painting"
+    for t in threads:
+        t.join(30)
+    with client(srv, **auth(srv)) as c:
+        assert c.post("/next").json()["style"] == "sketch"
