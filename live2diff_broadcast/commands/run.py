@@ -14,6 +14,7 @@ from ..config import Profile, ProfileError, load_profile
 from ..config.watch import ProfileWatcher
 from ..control.actions import ProfileReloaded
 from ..control.bus import ControlBus
+from ..control.dock import dock_controls
 from ..control.hotkeys import HotkeyControl, profile_key_bindings
 from ..control.server import DEFAULT_HOST, DEFAULT_PORT, ControlServer
 from ..control.terminal import TerminalControl
@@ -39,9 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-overlay", action="store_true", help="no status text on passthrough frames")
     p.add_argument("--status-interval", type=float, default=0.5, help="seconds between status lines on stderr")
     c = p.add_argument_group("live controls")
-    c.add_argument("--control-host", default=DEFAULT_HOST,
-                   help=f"control server address (default {DEFAULT_HOST}: this machine only; 0.0.0.0 opens it to the network)")
-    c.add_argument("--control-port", type=int, default=DEFAULT_PORT, help=f"control server port (default {DEFAULT_PORT})")
+    c.add_argument("--control-host", default=None,
+                   help=f"control server address (default: the profile's control.host, {DEFAULT_HOST}: this machine only)")
+    c.add_argument("--control-port", type=int, default=None,
+                   help=f"control server port (default: the profile's control.port, {DEFAULT_PORT})")
     c.add_argument("--no-control-server", action="store_true", help="no control server")
     c.add_argument("--no-hotkeys", action="store_true", help="no global hotkeys")
     c.add_argument("--no-terminal-keys", action="store_true", help="ignore keys typed in this terminal")
@@ -133,12 +135,16 @@ def _start_controls(args: argparse.Namespace, supervisor: Supervisor) -> list[Ho
         if terminal.start():
             started.append(terminal)
     if not args.no_control_server:
-        server = ControlServer(bus, supervisor.status, args.control_host, args.control_port)
+        section = supervisor.profile.control
+        host = args.control_host if args.control_host is not None else section.host
+        port = args.control_port if args.control_port is not None else section.port
+        server = ControlServer(bus, supervisor.status, host, port, controls=lambda: dock_controls(supervisor.profile),
+                               port_field="--control-port" if args.control_port is not None else "control.port")
         try:
             server.start()
             started.append(server)
         except OSError as exc:
-            logger.error("%s; the hotkeys and terminal keys still work", exc)
+            logger.error("%s; the show goes on: hotkeys and terminal keys still work", exc)
     return started
 
 

@@ -7,6 +7,7 @@ sink (see ``profiles/example_show.toml`` for every field with comments). Layout:
     [models]      weights shared by every style (ModelsSection)
     [engine]      resolution, denoising steps (t_index_list), window / warmup, device, backend
     [hotkeys]     next_style, previous_style, passthrough (toggle), rewarm  (ACTIONS)
+    [control]     host, port of the local control port (dock page, commands)
     [[styles]]    name, prompt, negative_prompt, prompt_template, base / style_checkpoint / loras
                   (override [models] for this style), strength OR t_index_list, seed, noise_mode, hotkey
     [source] / [sink]   plugin + settings (checked against the plugin's declared Settings at load)
@@ -164,6 +165,13 @@ class HotkeysSection(_Section):
     rewarm: Hotkey | None = None  # re-warm the current style on the recent frames (after a scene cut)
 
 
+class ControlSection(_Section):
+    """The local control port (dock page, /status, POST commands): this machine only unless host says otherwise."""
+
+    host: str = Field(default="127.0.0.1", min_length=1)  # "0.0.0.0" opens it to the network (token still needed)
+    port: int = Field(default=7878, ge=0, le=65535)  # 0: any free port (logged)
+
+
 class StyleSection(_Section):
     name: str = Field(min_length=1)
     prompt: str
@@ -225,6 +233,7 @@ class Profile(BaseSettings):
     )
     default_style: str | None = None
     hotkeys: HotkeysSection = Field(default_factory=HotkeysSection)
+    control: ControlSection = Field(default_factory=ControlSection)
     source: PluginSection = Field(default_factory=lambda: PluginSection(plugin="test_pattern"))
     sink: PluginSection = Field(default_factory=lambda: PluginSection(plugin="file", settings={"path": "live2diff_out.mp4"}))
 
