@@ -26,7 +26,14 @@ from live2diff_broadcast.plugin_api import PluginError, Sink
 
 from ._mailbox import LatestMailbox
 from ._sizing import SinkSizeSettings, fit, output_size
-from ._stream_encoder import TS_PACKETS_PER_DATAGRAM, CodecChoice, StreamEncoder, choose_codec, protocol_available, udp_url
+from ._stream_encoder import (
+    TS_PACKETS_PER_DATAGRAM,
+    CodecChoice,
+    StreamEncoder,
+    choose_codec,
+    protocol_available,
+    udp_url,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +112,8 @@ class StreamSink(Sink):
         self._error = None
         self._thread = threading.Thread(target=self._send_loop, name="stream-sink", daemon=True)
         self._thread.start()
-        logger.info("stream sink sending %s to %s (%dx%d, %.3f fps, %d kbps, keyframe every %d frames)",
-                    self.detail, s.url, *self._size, s.fps or fps, s.bitrate_kbps, s.keyframe_interval)
+        logger.info("stream sink: %s (%dx%d, %.3f fps, %d kbps, keyframe every %d frames)",
+                    self.detail, *self._size, s.fps or fps, s.bitrate_kbps, s.keyframe_interval)
 
     def write(self, frame: Frame) -> None:
         if self._encoder is None:
