@@ -79,7 +79,7 @@ def build_translator(profile: Profile, style: str | None, model: ModelKind) -> T
 def build_switcher(translator: Translator, initial_models: dict[str, Any], model: ModelKind, cache_size: int) -> StyleSwitcher:
     """The StyleSwitcher for ``translator``; its loader builds another style's models."""
     if model == "passthrough":
-        return StyleSwitcher(translator, _no_models, {}, cache_size=0)
+        return StyleSwitcher(translator, _no_models, initial_models, cache_size=0)  # same weights: switches need no load
     return StyleSwitcher(translator, load_style_models, initial_models, cache_size=cache_size)
 
 

@@ -16,6 +16,7 @@ from ..control.actions import ProfileReloaded
 from ..control.bus import ControlBus
 from ..control.dock import dock_controls
 from ..control.hotkeys import HotkeyControl, profile_key_bindings
+from ..control.obs_bridge import ObsBridge, start_obs_bridge
 from ..control.server import DEFAULT_HOST, DEFAULT_PORT, ControlServer
 from ..control.terminal import TerminalControl
 from ..plugin_api import PluginError, PluginRegistry, Sink, Source, discover_plugins
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--no-hotkeys", action="store_true", help="no global hotkeys")
     c.add_argument("--no-terminal-keys", action="store_true", help="ignore keys typed in this terminal")
     c.add_argument("--no-watch", action="store_true", help="do not apply profile edits while running")
+    c.add_argument("--no-obs", action="store_true", help="do not follow OBS's program scene even if [obs] is enabled")
     p.set_defaults(func=run)
 
 
@@ -116,9 +118,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_controls(args: argparse.Namespace, supervisor: Supervisor) -> list[HotkeyControl | TerminalControl | ControlServer]:
+def _start_controls(
+    args: argparse.Namespace, supervisor: Supervisor
+) -> list[HotkeyControl | TerminalControl | ControlServer | ObsBridge]:
     """Hotkeys, terminal keys and the control server, each optional; one failing never stops the others."""
-    started: list[HotkeyControl | TerminalControl | ControlServer] = []
+    started: list[HotkeyControl | TerminalControl | ControlServer | ObsBridge] = []
     bus = supervisor.controls
     if not args.no_hotkeys:
         hotkeys = HotkeyControl(bus, profile_key_bindings(supervisor.profile))
@@ -145,6 +149,8 @@ def _start_controls(args: argparse.Namespace, supervisor: Supervisor) -> list[Ho
             started.append(server)
         except OSError as exc:
             logger.error("%s; the show goes on: hotkeys and terminal keys still work", exc)
+    if supervisor.profile.obs.enabled and not args.no_obs:
+        started.append(start_obs_bridge(supervisor))
     return started
 
 

@@ -11,6 +11,7 @@ sink (see ``profiles/example_show.toml`` for every field with comments). Layout:
     [[styles]]    name, prompt, negative_prompt, prompt_template, base / style_checkpoint / loras
                   (override [models] for this style), strength OR t_index_list, seed, noise_mode, hotkey
     [source] / [sink]   plugin + settings (checked against the plugin's declared Settings at load)
+    [obs]         OBS scene -> style over obs-websocket (config/obs.py)
 
 Strength: a style may give ``strength`` in (0, 1] instead of ``t_index_list``. It keeps the
 engine's step count n = len(engine.t_index_list) and denoises k = round(50 * strength) of the
@@ -50,6 +51,7 @@ from ..weights.requirements import requirement
 from ..weights.source import parse_source
 from .errors import ENV_PREFIX, did_you_mean, format_errors, report
 from .hotkeys import HOTKEY_ACTIONS, Hotkey, HotkeyBinding, HotkeySignature, hotkey_signature
+from .obs import ObsSection, obs_problems
 
 if TYPE_CHECKING:
     from ..plugin_api import PluginRegistry
@@ -236,6 +238,7 @@ class Profile(BaseSettings):
     control: ControlSection = Field(default_factory=ControlSection)
     source: PluginSection = Field(default_factory=lambda: PluginSection(plugin="test_pattern"))
     sink: PluginSection = Field(default_factory=lambda: PluginSection(plugin="file", settings={"path": "live2diff_out.mp4"}))
+    obs: ObsSection = Field(default_factory=ObsSection)  # follow OBS's program scene (config/obs.py)
 
     @classmethod
     def settings_customise_sources(
@@ -251,6 +254,7 @@ class Profile(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Profile:
         problems = self._style_problems() + self._hotkey_problems() + self._model_source_problems()
+        problems += obs_problems(self.obs, [s.name for s in self.styles])
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -33,11 +33,13 @@ class SinkKeeper:
         self.fps = 30.0
         self._failures = 0  # consecutive failed writes
         self._retry_at = 0.0  # monotonic time of the next reopen attempt while the sink is down
+        self._dropped_before = 0  # frames dropped by sinks closed before this one
 
     def open(self, sink: Sink, height: int, width: int, fps: float) -> None:
         """Open the first sink (errors propagate: a sink that never opens is a start-up error)."""
         sink.open(width, height, fps)
         self.sink, self.size, self.fps = sink, (height, width), fps
+        self.telemetry.set(sink=sink.detail or sink.name)
 
     def write(self, frame: Frame) -> bool:
         """True if the sink took the frame."""
@@ -54,11 +56,14 @@ class SinkKeeper:
             return False
         self._failures = 0
         self.backoff.reset()
+        if self.sink.dropped:
+            self.telemetry.set(sink_dropped=self._dropped_before + self.sink.dropped)
         return True
 
     def close(self, reason: str) -> None:
         if self.sink is None:
             return
+        self._dropped_before += self.sink.dropped  # the count survives a reopen
         try:
             self.sink.close(reason)
         except Exception:
@@ -86,5 +91,6 @@ class SinkKeeper:
             return False
         self.sink = sink
         self.telemetry.add("sink_reopens")
+        self.telemetry.set(sink=sink.detail or sink.name)
         logger.warning("sink %s reopened", type(sink).__name__)
         return True

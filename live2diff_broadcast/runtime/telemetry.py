@@ -57,6 +57,8 @@ class TelemetrySnapshot:
     forced_passthrough: bool = False  # the user switched the AI output off
     backend: str = ""  # the UNet backend actually running: pytorch / compiled / onnxruntime / tensorrt
     backend_fallback: str | None = None  # why the requested backend is not the one running
+    sink: str = ""  # what the sink is doing (Sink.detail), e.g. "stream h264 (libx264 zerolatency) -> udp://..."
+    sink_dropped: int = 0  # frames the sink took but never published (latest-frame-wins sender)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (the control server's ``status``)."""
@@ -80,6 +82,8 @@ class TelemetrySnapshot:
             + ("  PASSTHROUGH (forced)" if self.forced_passthrough else "")
             + (f"  backend {self.backend}" if self.backend else "")
             + ("  (BACKEND FALLBACK)" if self.backend_fallback else "")
+            + ("  (SINK FALLBACK)" if "FALLBACK" in self.sink else "")
+            + (f"  sink drops {self.sink_dropped}" if self.sink_dropped else "")
         )
 
 
@@ -119,6 +123,8 @@ class Telemetry:
         self.forced_passthrough = False
         self.backend = ""
         self.backend_fallback: str | None = None
+        self.sink = ""
+        self.sink_dropped = 0
         self._switch_ms: deque[float] = deque(maxlen=latency_samples)
 
     def style_switched(self, style: str, latency_ms: float) -> None:
@@ -185,6 +191,8 @@ class Telemetry:
                 forced_passthrough=self.forced_passthrough,
                 backend=self.backend,
                 backend_fallback=self.backend_fallback,
+                sink=self.sink,
+                sink_dropped=self.sink_dropped,
             )
 
 
