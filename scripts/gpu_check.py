@@ -145,8 +145,9 @@ def run_tests(paths: list[str], device: torch.device, out: Path, timeout: float)
 
 
 def speed_row(master: Live2DiffComponents, kind: str, width: int, height: int, n: int, frames: int,
-              device: torch.device, dtype: torch.dtype, engine_dir: Path) -> dict[str, Any]:
-    """One (backend, steps) measurement, put together from scripts/benchmark.py's functions."""
+              device: torch.device, dtype: torch.dtype, engine_dir: Path, flops: int | None = None) -> dict[str, Any]:
+    """One (backend, steps) measurement, put together from scripts/benchmark.py's functions. UNet FLOPs
+    are counted on the eager UNet unless given (they depend on the step count only, not the backend)."""
     config = StreamConfig(height=height, width=width, t_index_list=benchmark.T_INDEX[n])
     components = copy.deepcopy(master)
     stream = Live2DiffStream(components, config, device, dtype)
@@ -157,7 +158,8 @@ def speed_row(master: Live2DiffComponents, kind: str, width: int, height: int, n
     report = apply_backend(stream, settings)  # type: ignore[arg-type]
     t0 = time.perf_counter()
     result = benchmark.measure(stream, frames, width, height, device)
-    flops = benchmark.unet_flops(stream)
+    if flops is None:
+        flops = benchmark.unet_flops(stream)
     eager_unet = getattr(components.unet, "eager", components.unet).unet
     window_only, with_scratch = analytic_kv_bytes(layer_geometry(eager_unet, height // 8, width // 8), n, config.causal, dtype)
     unet_ms = result["stage_ms"].get("unet", 0.0)
@@ -264,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     available = benchmark.available_backends(device)
     engine_dir = Path(tempfile.mkdtemp(prefix="live2diff-gpu-check-"))  # ONNX/TensorRT caches: not kept
     last: dict[str, float] = {}
+    flops: dict[int, int] = {}
     for kind in args.backends.split(","):
         if kind not in available:
             record["not_run"][kind] = f"not available on {device.type} (available: {', '.join(available)})"
@@ -275,11 +278,14 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             t0 = time.monotonic()
             try:
-                row = speed_row(bench_master, kind, width, height, n, args.frames, device, dtype, engine_dir)
+                row = speed_row(bench_master, kind, width, height, n, args.frames, device, dtype, engine_dir, flops.get(n))
             except (RuntimeError, ValueError, AssertionError) as exc:
                 failed(name, exc)
                 continue
             record["results"].append(row)
+            flops[n] = row["unet_flops_per_frame"]
+            if row["fallback_reason"]:
+                logger.warning("%s FELL BACK to %s: %s", name, row["active"], row["fallback_reason"])
             last[kind] = time.monotonic() - t0
             logger.info("%s: %.2f FPS, p50 %.1f ms, p95 %.1f ms, KV %s analytic", name, row["fps"], row["latency_ms_p50"],
                         row["latency_ms_p95"], "==" if row["kv_matches_analytic"] else "!=")
