@@ -6,6 +6,7 @@ import torch
 
 from live2diff_broadcast.engine.config import CausalWindow, StreamConfig
 from live2diff_broadcast.engine.stream import Live2DiffStream
+from tests.devices import device_of
 
 T_INDEX = {1: (35,), 2: (30, 40), 3: (30, 36, 42), 4: (25, 34, 43, 47)}
 
@@ -17,10 +18,10 @@ def frames(count: int, seed: int = 0, size: int = 64) -> list[torch.Tensor]:
 
 
 def make_stream(
-    components, n: int, dtype: torch.dtype = torch.float32, window: int = 16, warmup: int = 8, device: str | torch.device = "cpu"
+    components, n: int, dtype: torch.dtype = torch.float32, window: int = 16, warmup: int = 8, device: str | torch.device | None = None
 ) -> Live2DiffStream:
     config = StreamConfig(height=64, width=64, t_index_list=T_INDEX[n], causal=CausalWindow(window=window, warmup=warmup))
-    stream = Live2DiffStream(components, config, device=device, dtype=dtype)
+    stream = Live2DiffStream(components, config, device=device_of(components) if device is None else device, dtype=dtype)
     stream.set_prompt("a cartoon dog")
     return stream
 

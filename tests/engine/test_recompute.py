@@ -5,13 +5,15 @@ import torch
 from live2diff_broadcast.engine.config import StreamConfig
 from live2diff_broadcast.engine.recompute import WindowRecomputeStream
 from live2diff_broadcast.engine.stream import Live2DiffStream
+from tests.devices import device_of
 from tests.engine.test_stream import frames, run
 
 
 def test_recompute_baseline_equals_cached_stream_within_the_first_window(tiny64):
     config = StreamConfig(height=64, width=64, t_index_list=(30, 40))
-    cached = Live2DiffStream(copy.deepcopy(tiny64), config, dtype=torch.float64)
-    baseline = WindowRecomputeStream(copy.deepcopy(tiny64), config, dtype=torch.float64)
+    device = device_of(tiny64)
+    cached = Live2DiffStream(copy.deepcopy(tiny64), config, device=device, dtype=torch.float64)
+    baseline = WindowRecomputeStream(copy.deepcopy(tiny64), config, device=device, dtype=torch.float64)
     for s in (cached, baseline):
         s.set_prompt("a dog")
     inputs = frames(16)

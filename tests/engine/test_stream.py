@@ -10,6 +10,7 @@ import torch
 from live2diff_broadcast.engine.config import CausalWindow, StreamConfig
 from live2diff_broadcast.engine.reference_attention import install_history_attention
 from live2diff_broadcast.engine.stream import Live2DiffStream
+from tests.devices import device_of
 
 T_INDEX = {1: (35,), 2: (30, 40), 3: (30, 36, 42), 4: (25, 34, 43, 47)}
 
@@ -35,7 +36,7 @@ def run(stream: Live2DiffStream, inputs: list[torch.Tensor], flush: bool = True)
 
 def make(components, n: int, pipelined: bool = True, dtype=torch.float64, **kw) -> Live2DiffStream:
     config = StreamConfig(height=64, width=64, t_index_list=T_INDEX[n], **kw)
-    stream = Live2DiffStream(components, config, dtype=dtype, pipelined=pipelined)
+    stream = Live2DiffStream(components, config, device=device_of(components), dtype=dtype, pipelined=pipelined)
     stream.set_prompt("a cartoon dog")
     return stream
 
