@@ -15,7 +15,12 @@ from ..evaluation.modes import MODES, parse_modes
 from ..evaluation.report import write_report
 from ..evaluation.scores import MetricSuite
 from ..evaluation.structure import DepthStructureMetric
-from ..evaluation.temporal_clip import DEFAULT_CLIP_MODEL, ClipTemporalMetric, load_clip_vision, tiny_clip_vision
+from ..evaluation.temporal_clip import (
+    DEFAULT_CLIP_MODEL,
+    ClipTemporalMetric,
+    load_clip_vision,
+    tiny_clip_vision,
+)
 from ..evaluation.warp_error import WarpErrorMetric
 from ..weights.errors import WeightsError
 

@@ -10,6 +10,7 @@ Flow (``evaluate``):
 from __future__ import annotations
 
 import logging
+from functools import partial
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,9 +82,8 @@ def evaluate(
         prompt = prompt_for[clip.name]
         for mode in modes:
             # 2.-3. translate and score
-            bar = tqdm(total=len(frames), desc=f"{clip.name} [{mode.name}]", unit="frame", leave=False)
-            with bar:
-                run = run_clip(frames, prompt, mode, components, config, device, dtype, on_frame=lambda: bar.update(1))
+            with tqdm(total=len(frames), desc=f"{clip.name} [{mode.name}]", unit="frame", leave=False) as bar:
+                run = run_clip(frames, prompt, mode, components, config, device, dtype, on_frame=partial(bar.update, 1))
             scores = metrics.score(frames, run.outputs)
             entry = ClipResult(clip.name, mode.name, len(frames), scores, run.latency_s, run.wall_s)
             logger.info("%s [%s]: %s", clip.name, mode.name, {k: round(v, 5) for k, v in entry.summary().items()})

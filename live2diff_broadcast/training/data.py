@@ -124,12 +124,13 @@ class VideoChunkDataset(Dataset[dict[str, Any]]):
 
 
 class EpochSampler(Sampler[int]):
-    """A seeded permutation per epoch, the same on every process (call ``set_epoch``)."""
+    """A seeded permutation per epoch, the same on every process (call ``select_epoch``; not named
+    ``set_epoch`` so that accelerate's loaders, which count epochs per loader object, cannot reset it)."""
 
     def __init__(self, length: int, seed: int, shuffle: bool = True) -> None:
         self.length, self.seed, self.shuffle, self.epoch = length, seed, shuffle, 0
 
-    def set_epoch(self, epoch: int) -> None:
+    def select_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:

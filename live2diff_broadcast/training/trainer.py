@@ -68,6 +68,7 @@ class Trainer:
             gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=cfg.grad_accumulation, sync_with_dataloader=False),
             mixed_precision="no" if cfg.precision == "fp64" else cfg.precision,
             project_dir=str(cfg.output),
+            cpu=not torch.cuda.is_available(),  # no GPU: processes started by accelerate launch join over gloo
         )
         set_seed(cfg.seed)
         device = accelerator.device
@@ -113,7 +114,7 @@ class Trainer:
         started, step_losses = time.perf_counter(), []
         while step < cfg.max_steps:
             epoch, skip = divmod(micro, per_epoch)
-            sampler.set_epoch(epoch)
+            sampler.select_epoch(epoch)
             for batch in accelerator.skip_first_batches(loader, skip) if skip else loader:
                 with accelerator.accumulate(model):
                     chunk = encoder(batch["frames"].to(device, dtype), batch["caption"], with_depth=cfg.stage == 2)
@@ -155,7 +156,7 @@ class Trainer:
         folder = self.config.output / "checkpoints" / f"step-{step:07d}"
         accelerator.save_state(str(folder))
         if accelerator.is_main_process:
-            (folder / STATE_FILE).write_text(json.dumps({"step": step, "stage": self.config.stage}), encoding="utf-8")
+            (folder / STATE_FILE).write_text(json.dumps({"step": step, "stage": self.config.stage, "num_processes": accelerator.num_processes}), encoding="utf-8")
             older = sorted((self.config.output / "checkpoints").glob("step-*"))[: -self.config.keep_checkpoints]
             for old in older:
                 shutil.rmtree(old, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Synthetic clips for the evaluation tests: a smooth textured pattern sliding one pixel per frame."""
+"""Synthetic clips for the evaluation tests: a view panning over a smooth texture (content slides left)."""
 
 from __future__ import annotations
 
