@@ -10,8 +10,8 @@ Flow (``evaluate``):
 from __future__ import annotations
 
 import logging
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch

@@ -37,7 +37,7 @@ def install_training_attention(unet: Live2DiffUNet, causal: CausalWindow) -> Non
 
 def fresh_depth_adapter(old: DepthAdapter, seed: int) -> DepthAdapter:
     """A newly initialised adapter of the same shape, last layer zero (the paper's ControlNet-style start)."""
-    channels = (old.conv_in.out_channels, *(int(b.weight.shape[0]) for b in old.blocks))
+    channels = (old.conv_in.out_channels, *(int(b.out_channels) for b in old.blocks if isinstance(b, nn.Conv2d)))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         new = DepthAdapter(old.conv_in.in_channels, old.conv_out.out_channels, channels)
