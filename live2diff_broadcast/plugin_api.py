@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .frames import Frame
+from .media.frames import Frame
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 from pydantic import Field
 
-from live2diff_broadcast.frames import Frame
+from live2diff_broadcast.media.frames import Frame
 from live2diff_broadcast.plugin_api import PluginError, Sink
 
 from ._sizing import SinkSizeSettings, fit, output_size

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from live2diff_broadcast.accel.backend import apply_backend  # noqa: E402
 from live2diff_broadcast.accel.geometry import analytic_kv_bytes, layer_geometry  # noqa: E402
+from live2diff_broadcast.assembly import resolve_device  # noqa: E402
 from live2diff_broadcast.engine.components import (  # noqa: E402
     Live2DiffComponents,
     sd15_random_components,
@@ -43,7 +44,6 @@ from live2diff_broadcast.engine.components import (  # noqa: E402
 from live2diff_broadcast.engine.config import StreamConfig  # noqa: E402
 from live2diff_broadcast.engine.recompute import WindowRecomputeStream  # noqa: E402
 from live2diff_broadcast.engine.stream import Live2DiffStream  # noqa: E402
-from live2diff_broadcast.engine.translator import resolve_device  # noqa: E402
 
 PRESETS = {"tiny": tiny_components, "small": small_random_components, "sd15": sd15_random_components}
 T_INDEX = {1: (35,), 2: (30, 40), 3: (30, 36, 42), 4: (25, 34, 43, 47)}

@@ -47,9 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' zoo w
 from live2diff_broadcast.config import Profile  # noqa: E402
 from live2diff_broadcast.control import SelectStyle, StyleApplied  # noqa: E402
 from live2diff_broadcast.engine.components import tiny_components  # noqa: E402
-from live2diff_broadcast.frames import Frame, now_ns  # noqa: E402
+from live2diff_broadcast.media.frames import Frame, now_ns  # noqa: E402
 from live2diff_broadcast.plugin_api import PluginSettings, Sink, Source  # noqa: E402
-from live2diff_broadcast.supervisor import Supervisor, SupervisorOptions  # noqa: E402
+from live2diff_broadcast.runtime.supervisor import Supervisor, SupervisorOptions  # noqa: E402
 from tests.weights import zoo  # noqa: E402
 
 

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ..accel.engine_cache import EngineCache
     from ..accel.engines import depth_target, ensure_engine, ensure_onnx, stream_unet_target, vae_targets
     from ..accel.errors import BackendUnavailable, EngineBuildError
-    from ..engine.translator import build_components, resolve_device
+    from ..assembly import build_components, resolve_device
     from ..weights.errors import WeightsError
 
     try:

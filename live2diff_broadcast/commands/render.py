@@ -9,8 +9,8 @@ from pathlib import Path
 
 import cv2
 
+from ..assembly import translator_from_profile
 from ..config import ProfileError, load_profile
-from ..engine.translator import FrameTranslator
 from ..weights.errors import WeightsError
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     try:
-        translator = FrameTranslator.from_profile(profile, style)
+        translator = translator_from_profile(profile, style)
     except WeightsError as exc:
         logger.error("%s", exc)
         return 2

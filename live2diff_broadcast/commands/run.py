@@ -11,15 +11,15 @@ from pathlib import Path
 from types import FrameType
 
 from ..config import Profile, ProfileError, load_profile
+from ..config.watch import ProfileWatcher
 from ..control.actions import ProfileReloaded
 from ..control.bus import ControlBus
 from ..control.hotkeys import HotkeyControl, profile_key_bindings
 from ..control.server import DEFAULT_HOST, DEFAULT_PORT, ControlServer
 from ..control.terminal import TerminalControl
 from ..plugin_api import PluginError, PluginRegistry, Sink, Source, discover_plugins
-from ..profile_watch import ProfileWatcher
-from ..supervisor import Supervisor, SupervisorOptions
-from ..telemetry import Telemetry
+from ..runtime.supervisor import Supervisor, SupervisorOptions
+from ..runtime.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 

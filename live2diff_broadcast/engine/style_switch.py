@@ -38,8 +38,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from diffusers.models.attention_processor import AttnProcessor
 
-from ..engine_process import SetStyle
-from ..frames import now_ns
+from ..media.frames import now_ns
 from .attention import temporal_attentions
 from .components import Live2DiffComponents
 from .config import StreamConfig
@@ -47,12 +46,29 @@ from .config import StreamConfig
 logger = logging.getLogger(__name__)
 
 Outputs = list[tuple[int, np.ndarray]]
+
+
+class StyleRequest(Protocol):
+    """What a switch needs (the engine process's ``SetStyle`` message is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def prompt(self) -> str: ...
+    @property
+    def config(self) -> StreamConfig: ...
+    @property
+    def models(self) -> dict[str, Any]: ...  # ModelsSection.model_dump(): equal dicts mean the same weights
+    @property
+    def request_id(self) -> int: ...
+    @property
+    def at_ns(self) -> int: ...  # control input time, carried into the events
 LoadFn = Callable[[dict[str, Any], Live2DiffComponents], Live2DiffComponents]
 
 
 @dataclass
 class SwitchReport:
-    request: SetStyle
+    request: StyleRequest
     status: Literal["preparing", "applied", "failed"]
     outputs: Outputs = field(default_factory=list)  # frames the re-warm completed, new style
     from_index: int = 0  # first output frame index in the new style
@@ -110,12 +126,12 @@ class StyleSwitcher:
         self.translator, self.load, self.cache_size = translator, load, cache_size
         self.current_key = models_key(models)
         self.cache: OrderedDict[str, Live2DiffComponents] = OrderedDict()  # oldest first
-        self.wanted: SetStyle | None = None
+        self.wanted: StyleRequest | None = None
         self.loading: _Load | None = None
         self.coalesced = 0  # requests replaced by a later one before they were applied
         self._announced: int | None = None  # request_id whose "preparing" was reported
 
-    def request(self, request: SetStyle) -> None:
+    def request(self, request: StyleRequest) -> None:
         """Ask for ``request``'s style; replaces any request not applied yet (the last one wins)."""
         if self.wanted is not None:
             self.coalesced += 1
@@ -172,7 +188,7 @@ class StyleSwitcher:
         self._cache_put(load.key, load.result)  # superseded meanwhile: kept for a switch back
         return []
 
-    def _apply(self, request: SetStyle, components: Live2DiffComponents | None, prepare_ms: float, cached: bool) -> SwitchReport:
+    def _apply(self, request: StyleRequest, components: Live2DiffComponents | None, prepare_ms: float, cached: bool) -> SwitchReport:
         self.wanted = None
         from_index = self.translator.last_emitted + 1
         previous = self.translator.components

@@ -1,50 +1,90 @@
 """The engine's frame-level face: RGB uint8 frames in, translated RGB uint8 frames out.
 
-Input frames are brought to the model's size under the resolution policy of ``resize.py``;
+Input frames are brought to the model's size under the resolution policy of ``media/resize.py``;
 outputs are at the model's resolution and sinks scale them to their own.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 
-from ..accel.backend import BackendReport, apply_backend
-from ..config import Profile, StyleSection
-from ..resize import ResizeMode, fit_frame
-from .components import Live2DiffComponents, tiny_components
+from ..media.resize import ResizeMode, fit_frame
+from .backend_report import BackendReport
+from .components import Live2DiffComponents
 from .config import StreamConfig
 from .stream import Live2DiffStream
 
 logger = logging.getLogger(__name__)
 
-def resolve_device(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
-    """'auto' picks CUDA when present (fp16), else the CPU (fp32), and says so."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device == "cpu":
-            logger.warning("no CUDA GPU found: the engine runs on the CPU (slow; fine for tests and tiny models)")
-    dev = torch.device(device)
-    if dtype == "auto":
-        return dev, torch.float16 if dev.type == "cuda" else torch.float32
-    return dev, getattr(torch, dtype)
+ModelKind = Literal["diffusion", "passthrough"]  # "passthrough": IdentityTranslator (transport benchmarks, tests)
 
 
-def build_components(profile: Profile, style: StyleSection | None = None) -> Live2DiffComponents:
-    """The model parts a profile names for ``style`` (its own checkpoint / LoRAs over [models]).
-    ``tiny``: random weights, no download, meaningless output."""
-    if profile.models.preset == "tiny":
-        logger.warning(
-            "models.preset = 'tiny': RANDOM-WEIGHT miniature models, no download. "
-            "The output is MEANINGLESS noise patterns; set models.preset = 'live2diff' for real restyling."
-        )
-        return tiny_components()
-    from ..weights.loader import LoadOptions, load_components  # heavy; only the real preset needs it
+class Translator(Protocol):
+    """What the engine process drives: frames in, ``(input index, frame)`` out, style changes between frames."""
 
-    hint = "live2diff-broadcast models --download --profile <this profile>"
-    return load_components(profile.models_for(style), options=LoadOptions(download_hint=hint))
+    def push(self, frame: np.ndarray) -> list[tuple[int, np.ndarray]]: ...
+    def set_prompt(self, prompt: str) -> list[tuple[int, np.ndarray]]: ...
+    def set_style(self, config: StreamConfig, prompt: str, components: Any = None) -> list[tuple[int, np.ndarray]]: ...
+    def rewarm(self) -> list[tuple[int, np.ndarray]]: ...
+    def reset(self) -> None: ...
+    def flush(self) -> list[tuple[int, np.ndarray]]: ...
+    @property
+    def last_emitted(self) -> int: ...
+    @property
+    def components(self) -> Any: ...
+    @property
+    def active_backend(self) -> str: ...  # telemetry: the UNet backend actually running
+    @property
+    def backend_fallback_reason(self) -> str | None: ...  # why not the requested one (None: it is)
+
+
+class IdentityTranslator:
+    """A stand-in model: every input comes straight back (no warmup), cropped to ``size``."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.size = (height, width)
+        self.count = 0
+
+    def push(self, frame: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        index, self.count = self.count, self.count + 1
+        if frame.shape[:2] != self.size:
+            frame = fit_frame(frame, *self.size)
+        return [(index, frame)]
+
+    def set_prompt(self, prompt: str) -> list[tuple[int, np.ndarray]]:
+        return []
+
+    def set_style(self, config: StreamConfig, prompt: str, components: Any = None) -> list[tuple[int, np.ndarray]]:
+        return []
+
+    def rewarm(self) -> list[tuple[int, np.ndarray]]:
+        return []
+
+    @property
+    def last_emitted(self) -> int:
+        return self.count - 1
+
+    @property
+    def components(self) -> Any:
+        return None
+
+    def flush(self) -> list[tuple[int, np.ndarray]]:
+        return []
+
+    def reset(self) -> None:
+        pass
+
+    @property
+    def active_backend(self) -> str:
+        return "passthrough"
+
+    @property
+    def backend_fallback_reason(self) -> str | None:
+        return None
 
 
 class FrameTranslator:
@@ -63,15 +103,6 @@ class FrameTranslator:
     def backend_fallback_reason(self) -> str | None:
         """Why the requested backend is not running (None when it is)."""
         return self.backend.fallback_reason
-
-    @classmethod
-    def from_profile(cls, profile: Profile, style: StyleSection | None = None) -> FrameTranslator:
-        style = style or profile.style()
-        device, dtype = resolve_device(profile.engine.device, profile.engine.dtype)
-        components = build_components(profile, style).to(device, dtype)
-        stream = Live2DiffStream(components, profile.stream_config(style), device=device, dtype=dtype)
-        stream.set_prompt(style.prompt)
-        return cls(stream, backend=apply_backend(stream, profile.engine))
 
     @property
     def size(self) -> tuple[int, int]:
