@@ -17,7 +17,11 @@ import cv2
 import numpy as np
 import torch
 
-from live2diff_broadcast.engine.components import sd15_random_components, small_random_components, tiny_components
+from live2diff_broadcast.engine.components import (
+    sd15_random_components,
+    small_random_components,
+    tiny_components,
+)
 from live2diff_broadcast.engine.config import StreamConfig
 from live2diff_broadcast.evaluation.flow import FarnebackFlow
 from live2diff_broadcast.evaluation.modes import MODES

@@ -22,7 +22,11 @@ import cv2
 import numpy as np
 import torch
 
-from live2diff_broadcast.engine.components import sd15_random_components, small_random_components, tiny_components
+from live2diff_broadcast.engine.components import (
+    sd15_random_components,
+    small_random_components,
+    tiny_components,
+)
 from live2diff_broadcast.training.config import TrainConfig
 from live2diff_broadcast.training.trainer import Trainer
 

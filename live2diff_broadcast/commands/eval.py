@@ -6,8 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from ..assembly import build_components, resolve_device
 from ..config import ProfileError, load_profile
-from ..engine.translator import build_components, resolve_device
 from ..evaluation.clips import EvaluationInputError, discover_clips, read_captions
 from ..evaluation.flow import default_flow
 from ..evaluation.harness import evaluate

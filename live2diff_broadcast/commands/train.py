@@ -11,8 +11,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from ..assembly import build_components
 from ..config import ProfileError, load_profile
-from ..engine.translator import build_components
 from ..training.config import TrainConfig
 from ..training.data import TrainingDataError
 from ..training.trainer import Trainer
