@@ -18,6 +18,8 @@ COMMANDS = [
     "build_engines",
     "check",
     "control",
+    "eval",
+    "train",
 ]
 
 
