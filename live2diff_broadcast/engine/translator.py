@@ -33,6 +33,7 @@ class Translator(Protocol):
     def rewarm(self) -> list[tuple[int, np.ndarray]]: ...
     def crossfade(self, config: StreamConfig, prompt: str, frames: int, settle: Settle = "rewarm") -> None: ...
     def blend(self, a: tuple[StreamConfig, str], b: tuple[StreamConfig, str], t: float) -> None: ...
+    def set_lora(self, name: str, weight: float) -> None: ...
     def reset(self) -> None: ...
     def flush(self) -> list[tuple[int, np.ndarray]]: ...
     @property
@@ -72,6 +73,9 @@ class IdentityTranslator:
 
     def blend(self, a: tuple[StreamConfig, str], b: tuple[StreamConfig, str], t: float) -> None:
         pass
+
+    def set_lora(self, name: str, weight: float) -> None:
+        raise KeyError(f"the passthrough engine has no LoRAs (asked for {name!r})")
 
     @property
     def last_emitted(self) -> int:
@@ -200,6 +204,12 @@ class FrameTranslator:
         end_a = self.transitions.end(self.stream, *a)
         end_b = self.transitions.end(self.stream, *b)
         self.transitions.hold(self.stream, end_a, end_b, t)
+
+    def set_lora(self, name: str, weight: float) -> None:
+        """A live LoRA weight. Style LoRAs are merged into the weights at load in this build, so there is no
+        fader to move yet: KeyError saying so (the show goes on)."""
+        raise KeyError(f"no LoRA fader named {name!r}: style LoRAs are merged at load in this build "
+                       "(live LoRA faders are not available yet); change the profile's loras[].weight instead")
 
     def rewarm(self) -> list[tuple[int, np.ndarray]]:
         """Re-run warmup on the recent frames (same style); returns the frames it completed."""
