@@ -17,6 +17,9 @@ from ..control.bus import ControlBus
 from ..control.dock import dock_controls
 from ..control.hotkeys import HotkeyControl, profile_key_bindings
 from ..control.obs_bridge import ObsBridge, start_obs_bridge
+from ..control.osc import DEFAULT_HOST as OSC_HOST
+from ..control.osc import DEFAULT_PORT as OSC_PORT
+from ..control.osc import OscControl
 from ..control.server import DEFAULT_HOST, DEFAULT_PORT, ControlServer
 from ..control.terminal import TerminalControl
 from ..plugin_api import PluginError, PluginRegistry, Sink, Source, discover_plugins
@@ -50,6 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--no-terminal-keys", action="store_true", help="ignore keys typed in this terminal")
     c.add_argument("--no-watch", action="store_true", help="do not apply profile edits while running")
     c.add_argument("--no-obs", action="store_true", help="do not follow OBS's program scene even if [obs] is enabled")
+    c.add_argument("--osc", action="store_true", help=f"listen for OSC (/live2diff/style NAME, /live2diff/blend A B T, "
+                   f"/live2diff/lora NAME W, /live2diff/passthrough 0|1) on UDP {OSC_HOST}:{OSC_PORT}")
+    c.add_argument("--osc-host", default=OSC_HOST, help=f"OSC address (default {OSC_HOST}; anything else is open to "
+                   "the network, without authentication)")
+    c.add_argument("--osc-port", type=int, default=OSC_PORT, help=f"OSC UDP port (default {OSC_PORT})")
+    p.add_argument("--record", type=Path, default=None, metavar="DIR", help="record the engine's input and output "
+                   "(lossless .mkv) and a JSON timeline of every control event; replay with "
+                   "'render DIR/input.mkv OUT.mkv --replay DIR/timeline.json'")
     p.set_defaults(func=run)
 
 
@@ -82,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             model="passthrough" if args.passthrough_model else "diffusion",
             overlay=not args.no_overlay,
             log_level=logging.getLogger().level,
+            record_dir=None if args.record is None else str(args.record),
         ),
         telemetry=telemetry,
         controls=controls,
@@ -120,9 +132,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _start_controls(
     args: argparse.Namespace, supervisor: Supervisor
-) -> list[HotkeyControl | TerminalControl | ControlServer | ObsBridge]:
-    """Hotkeys, terminal keys and the control server, each optional; one failing never stops the others."""
-    started: list[HotkeyControl | TerminalControl | ControlServer | ObsBridge] = []
+) -> list[HotkeyControl | TerminalControl | ControlServer | ObsBridge | OscControl]:
+    """Hotkeys, terminal keys, the control server, OSC and the OBS bridge, each optional; one failing never stops the others."""
+    started: list[HotkeyControl | TerminalControl | ControlServer | ObsBridge | OscControl] = []
     bus = supervisor.controls
     if not args.no_hotkeys:
         hotkeys = HotkeyControl(bus, profile_key_bindings(supervisor.profile))
@@ -149,6 +161,13 @@ def _start_controls(
             started.append(server)
         except OSError as exc:
             logger.error("%s; the show goes on: hotkeys and terminal keys still work", exc)
+    if args.osc:
+        osc = OscControl(bus, args.osc_host, args.osc_port)
+        try:
+            osc.start()
+            started.append(osc)
+        except OSError as exc:
+            logger.error("%s; the other controls still work", exc)
     if supervisor.profile.obs.enabled and not args.no_obs:
         started.append(start_obs_bridge(supervisor))
     return started

@@ -191,6 +191,11 @@ class StyleSection(_Section):
     seed: int = 42
     noise_mode: Literal["per_frame", "fixed"] = "per_frame"
     hotkey: Hotkey | None = None  # selects this style
+    # Switching TO this style: 0 = hold-then-cut; N > 0 = crossfade over N input frames when the style on air
+    # runs on the same models with the same step count (otherwise a cut). After it, "rewarm" re-warms the
+    # sinks in this style (ends exactly as a cut would), "refresh" keeps them and lets the window refresh.
+    crossfade_frames: int = Field(default=0, ge=0, le=10_000)
+    crossfade_settle: Literal["rewarm", "refresh"] = "rewarm"
 
     @field_validator("prompt_template")
     @classmethod

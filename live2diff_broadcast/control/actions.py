@@ -25,6 +25,23 @@ class SelectStyle(_Action):
 
 
 @dataclass(frozen=True)
+class BlendStyles(_Action):
+    """A fader between two styles on the same models: ``t`` 0 = style ``a``, 1 = style ``b`` (held until changed)."""
+
+    a: str
+    b: str
+    t: float
+
+
+@dataclass(frozen=True)
+class SetLoraWeight(_Action):
+    """A LoRA fader: the style LoRA ``name`` (its file's stem or its index) at ``weight`` in [0, 1], no reload."""
+
+    name: str
+    weight: float
+
+
+@dataclass(frozen=True)
 class NextStyle(_Action):
     pass
 
@@ -57,7 +74,8 @@ class ReloadProfile(_Action):
     path: str = ""
 
 
-Action = SelectStyle | NextStyle | PreviousStyle | TogglePassthrough | Rewarm | Quit | ReloadProfile
+Action = (SelectStyle | NextStyle | PreviousStyle | TogglePassthrough | Rewarm | Quit | ReloadProfile | BlendStyles
+          | SetLoraWeight)
 STYLE_ACTIONS = (SelectStyle, NextStyle, PreviousStyle)
 
 

@@ -84,6 +84,7 @@ class Switchable(Protocol):
     @property
     def components(self) -> Live2DiffComponents: ...
     def set_style(self, config: StreamConfig, prompt: str, components: Live2DiffComponents | None = None) -> Outputs: ...
+    def crossfade(self, config: StreamConfig, prompt: str, frames: int, settle: Any = "rewarm") -> None: ...
 
 
 def models_key(models: dict[str, Any]) -> str:
@@ -193,6 +194,9 @@ class StyleSwitcher:
         from_index = self.translator.last_emitted + 1
         previous = self.translator.components
         started = now_ns()
+        if components is None and self._crossfade(request):
+            logger.info("engine: style %r fading in over %d frames", request.name, getattr(request, "crossfade_frames", 0))
+            return SwitchReport(request, "applied", [], from_index, prepare_ms, 0.0, cached)
         outputs = self.translator.set_style(request.config, request.prompt, components)
         rewarm_ms = (now_ns() - started) / 1e6
         if components is not None:
@@ -202,6 +206,18 @@ class StyleSwitcher:
                     "in place" if components is None else "cached models" if cached else f"models prepared in {prepare_ms:.0f} ms",
                     rewarm_ms, "" if outputs else "; fewer recent frames than warmup: warming up afresh")
         return SwitchReport(request, "applied", outputs, from_index, prepare_ms, rewarm_ms, cached)
+
+    def _crossfade(self, request: StyleRequest) -> bool:
+        """Start a crossfade if the request asks for one and the styles can blend (else False: cut)."""
+        frames = int(getattr(request, "crossfade_frames", 0))
+        if frames <= 0:
+            return False
+        try:
+            self.translator.crossfade(request.config, request.prompt, frames, getattr(request, "settle", "rewarm"))
+        except ValueError as exc:
+            logger.warning("engine: style %r cannot crossfade (%s); cutting instead", request.name, exc)
+            return False
+        return True
 
     def _cache_put(self, key: str, components: Live2DiffComponents) -> None:
         self.cache[key] = components

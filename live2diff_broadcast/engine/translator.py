@@ -17,6 +17,7 @@ from .backend_report import BackendReport
 from .components import Live2DiffComponents
 from .config import StreamConfig
 from .stream import Live2DiffStream
+from .transitions import Settle, Transitions
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ class Translator(Protocol):
     def set_prompt(self, prompt: str) -> list[tuple[int, np.ndarray]]: ...
     def set_style(self, config: StreamConfig, prompt: str, components: Any = None) -> list[tuple[int, np.ndarray]]: ...
     def rewarm(self) -> list[tuple[int, np.ndarray]]: ...
+    def crossfade(self, config: StreamConfig, prompt: str, frames: int, settle: Settle = "rewarm") -> None: ...
+    def blend(self, a: tuple[StreamConfig, str], b: tuple[StreamConfig, str], t: float) -> None: ...
+    def set_lora(self, name: str, weight: float) -> None: ...
     def reset(self) -> None: ...
     def flush(self) -> list[tuple[int, np.ndarray]]: ...
     @property
@@ -64,6 +68,15 @@ class IdentityTranslator:
     def rewarm(self) -> list[tuple[int, np.ndarray]]:
         return []
 
+    def crossfade(self, config: StreamConfig, prompt: str, frames: int, settle: Settle = "rewarm") -> None:
+        pass
+
+    def blend(self, a: tuple[StreamConfig, str], b: tuple[StreamConfig, str], t: float) -> None:
+        pass
+
+    def set_lora(self, name: str, weight: float) -> None:
+        raise KeyError(f"the passthrough engine has no LoRAs (asked for {name!r})")
+
     @property
     def last_emitted(self) -> int:
         return self.count - 1
@@ -93,6 +106,7 @@ class FrameTranslator:
     def __init__(self, stream: Live2DiffStream, resize: ResizeMode = "crop", backend: BackendReport | None = None) -> None:
         self.stream, self.resize = stream, resize
         self.backend = backend or BackendReport(requested="pytorch")
+        self.transitions = Transitions()
 
     @property
     def active_backend(self) -> str:
@@ -114,7 +128,16 @@ class FrameTranslator:
         height, width = self.size
         fitted = fit_frame(frame, height, width, self.resize)
         image = torch.from_numpy(fitted).permute(2, 0, 1).float().div_(255)  # (3, H, W)
-        return [(out.frame, _to_uint8(out.image)) for out in self.stream.push(image)]
+        self.transitions.before_frame(self.stream)
+        outputs = [(out.frame, _to_uint8(out.image)) for out in self.stream.push(image)]
+        end = self.transitions.finished()
+        if end is not None:  # the crossfade reached B on this frame: settle on it
+            if self.transitions.settle == "rewarm":
+                outputs += self.set_style(end.config, end.prompt)
+            else:
+                self.stream.adopt(end)
+            logger.info("engine: crossfade done, on %r (%s)", end.prompt, self.transitions.settle)
+        return outputs
 
     def flush(self) -> list[tuple[int, np.ndarray]]:
         """Outputs of the frames still in the pipeline (end of input)."""
@@ -122,6 +145,7 @@ class FrameTranslator:
 
     def set_prompt(self, prompt: str) -> list[tuple[int, np.ndarray]]:
         """Switch the prompt and re-warm the sinks; returns frames the re-warm completed."""
+        self.transitions.cancel()
         self.stream.set_prompt(prompt)
         return [(out.frame, _to_uint8(out.image)) for out in self.stream.rewarm()]
 
@@ -156,10 +180,36 @@ class FrameTranslator:
                                        "own weights)", "its UNet runs eagerly")
                 self.backend.active = "pytorch"
             self.stream = self.stream.continue_on(components, config)
+            self.transitions.forget_ends()
         else:
             self.stream.reconfigure(config)
+        self.transitions.cancel()
         self.stream.set_prompt(prompt)
         return self.rewarm()
+
+    def crossfade(self, config: StreamConfig, prompt: str, frames: int, settle: Settle = "rewarm") -> None:
+        """Glide from the style on air to (config, prompt) over the next ``frames`` input frames, then
+        settle on it (``engine/transitions.py``); ValueError when the two cannot blend (another step
+        count or resolution): the caller cuts instead."""
+        a = self.transitions.end(self.stream, self.stream.config, self.stream.prompt)
+        b = self.transitions.end(self.stream, config, prompt)
+        if self.transitions.position is not None or self.transitions.fade is not None:
+            logger.warning("engine: crossfade starts from the settled style %r, not from the fader/crossfade "
+                           "position it interrupts", self.stream.prompt)
+        self.transitions.start_crossfade(a, b, frames, settle)
+
+    def blend(self, a: tuple[StreamConfig, str], b: tuple[StreamConfig, str], t: float) -> None:
+        """Hold the stream at position ``t`` between styles ``a`` and ``b`` ((config, prompt) pairs on the
+        models on air) until the next call; no re-warm (a fader moves continuously)."""
+        end_a = self.transitions.end(self.stream, *a)
+        end_b = self.transitions.end(self.stream, *b)
+        self.transitions.hold(self.stream, end_a, end_b, t)
+
+    def set_lora(self, name: str, weight: float) -> None:
+        """A live LoRA weight. Style LoRAs are merged into the weights at load in this build, so there is no
+        fader to move yet: KeyError saying so (the show goes on)."""
+        raise KeyError(f"no LoRA fader named {name!r}: style LoRAs are merged at load in this build "
+                       "(live LoRA faders are not available yet); change the profile's loras[].weight instead")
 
     def rewarm(self) -> list[tuple[int, np.ndarray]]:
         """Re-run warmup on the recent frames (same style); returns the frames it completed."""

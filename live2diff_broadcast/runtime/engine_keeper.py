@@ -29,6 +29,8 @@ from .messages import (
     FrameEvent,
     Reset,
     RewarmSinks,
+    SetBlend,
+    SetLoraWeight,
     SetPrompt,
     SetStyle,
     StateEvent,
@@ -39,7 +41,7 @@ from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
-Message = SetStyle | SetPrompt | RewarmSinks | Reset | Flush | Stop
+Message = SetStyle | SetBlend | SetLoraWeight | SetPrompt | RewarmSinks | Reset | Flush | Stop
 
 
 class EngineKeeper:

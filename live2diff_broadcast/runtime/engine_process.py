@@ -21,19 +21,21 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import shlex
 import signal
 import sys
 import time
 import traceback
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..assembly import build_switcher, build_translator
 from ..config import Profile
-from ..engine.style_switch import StyleSwitcher
+from ..engine.style_switch import StyleSwitcher, models_key
 from ..engine.translator import Translator
 from ..media.frames import now_ns
 from .messages import (
@@ -45,6 +47,8 @@ from .messages import (
     FrameEvent,
     Reset,
     RewarmSinks,
+    SetBlend,
+    SetLoraWeight,
     SetPrompt,
     SetStyle,
     StateEvent,
@@ -53,6 +57,7 @@ from .messages import (
     StyleEvent,
     style_message,
 )
+from .recorder import Recorder
 from .transport import ControlChannel, FrameRing, RingFrame
 
 logger = logging.getLogger(__name__)
@@ -89,6 +94,7 @@ class _EngineLoop:
         self.switcher: StyleSwitcher  # built with the translator, in run()
         self.live_from = 0  # outputs of inputs from this index on mean "live" (after a reset: the new sinks)
         self._backend: tuple[str, str | None] | None = None  # last reported (active, fallback reason)
+        self.recorder: Recorder | None = None  # run --record
 
     def run(self) -> None:
         parent = multiprocessing.parent_process()
@@ -98,7 +104,16 @@ class _EngineLoop:
         initial = style_message(profile, self.spec.style).models
         self.switcher = build_switcher(translator, initial, self.spec.model, self.spec.style_cache)
         self._report_backend(translator)
+        if self.spec.record_dir is not None:
+            self.recorder = Recorder(Path(self.spec.record_dir), self.spec.style, self.spec.record_fps)
         self._set_state(EngineState.WARMING_UP)
+        try:
+            self._loop(translator, parent)
+        finally:
+            if self.recorder is not None:
+                self.recorder.close()
+
+    def _loop(self, translator: Translator, parent: Any) -> None:
         while True:
             for message in self.channel.receive_all():
                 if isinstance(message, Stop):
@@ -119,6 +134,8 @@ class _EngineLoop:
         index = self.pushed
         self.pushed += 1
         self.meta[index] = (frame.pts_ns, frame.seq)
+        if self.recorder is not None:
+            self.recorder.input(frame.image)
         started = now_ns()
         outputs = translator.push(frame.image)
         self._emit(outputs, now_ns() - started)
@@ -130,6 +147,8 @@ class _EngineLoop:
             if report.status == "applied" and not report.outputs and translator.last_emitted < self.pushed - 1:
                 self.live_from = self.pushed  # fewer recent frames than warmup: warming up afresh
                 self._set_state(EngineState.WARMING_UP)
+            if report.status == "applied":
+                self._record(f"style {r.name}")
             self.channel.send(StyleEvent(r.name, r.request_id, r.at_ns, report.status, report.from_index,
                                          report.prepare_ms, report.rewarm_ms, report.cached, report.message))
             self._emit(report.outputs, int(report.rewarm_ms * 1e6))
@@ -146,8 +165,16 @@ class _EngineLoop:
         if isinstance(message, SetStyle):
             logger.info("engine: style %r requested (request %d)", message.name, message.request_id)
             self.switcher.request(message)  # applied by _switch_styles; a later request replaces it
+        elif isinstance(message, SetBlend):
+            self._blend(translator, message)
+        elif isinstance(message, SetLoraWeight):
+            try:
+                translator.set_lora(message.name, message.weight)
+            except (KeyError, ValueError) as exc:
+                logger.error("engine: LoRA fader %r: %s; ignored", message.name, exc.args[0] if exc.args else exc)
         elif isinstance(message, RewarmSinks):
             started = now_ns()
+            self._record("rewarm")
             outputs = translator.rewarm()
             logger.info("engine: re-warmed the current style in %.0f ms", (now_ns() - started) / 1e6)
             if not outputs:
@@ -178,6 +205,24 @@ class _EngineLoop:
         else:
             logger.error("engine: unknown control message %r (expected SetStyle, SetPrompt, RewarmSinks, Reset, Flush or Stop); ignored", message)
 
+    def _blend(self, translator: Translator, message: SetBlend) -> None:
+        """A fader position between two styles on the models on air; a refusal is logged, the show goes on."""
+        a, b = message.a, message.b
+        if {models_key(a.models), models_key(b.models)} != {self.switcher.current_key}:
+            logger.error("engine: blend %r/%r refused: both styles must run on the models on air; ignored", a.name, b.name)
+            return
+        try:
+            translator.blend((a.config, a.prompt), (b.config, b.prompt), message.t)
+        except ValueError as exc:
+            logger.error("engine: blend %r/%r refused: %s", a.name, b.name, exc)
+            return
+        self._record(f"blend {shlex.quote(a.name)} {shlex.quote(b.name)} {message.t!r}")
+
+    def _record(self, command: str) -> None:
+        """A control that applied before input frame ``self.pushed`` (run --record's timeline)."""
+        if self.recorder is not None:
+            self.recorder.event(self.pushed, command)
+
     def _emit(self, outputs: list[tuple[int, np.ndarray]], compute_ns: int) -> None:
         for index, image in outputs:
             meta = self.meta.get(index)
@@ -185,6 +230,8 @@ class _EngineLoop:
                 logger.error("engine: output for input index %d which was never pushed; dropped", index)
                 continue
             pts_ns, seq = meta
+            if self.recorder is not None:
+                self.recorder.output(image)
             self.out_ring.write(image, pts_ns, seq, index)
             self.emitted += 1
             self.channel.send(FrameEvent(index, pts_ns, now_ns() - pts_ns, compute_ns))
@@ -228,7 +275,7 @@ class EngineProcess:
     def is_alive(self) -> bool:
         return self.process.is_alive()
 
-    def send(self, message: SetStyle | SetPrompt | RewarmSinks | Reset | Flush | Stop) -> bool:
+    def send(self, message: SetStyle | SetBlend | SetLoraWeight | SetPrompt | RewarmSinks | Reset | Flush | Stop) -> bool:
         return self.channel.send(message)
 
     def events(self, timeout: float = 0.0) -> list[Any]:

@@ -1,6 +1,6 @@
 """Messages between the supervisor and the engine process (picklable dataclasses, nothing else).
 
-Parent -> engine: ``SetStyle``, ``SetPrompt``, ``RewarmSinks``, ``Reset``, ``Flush``, ``Stop``.
+Parent -> engine: ``SetStyle``, ``SetBlend``, ``SetLoraWeight``, ``SetPrompt``, ``RewarmSinks``, ``Reset``, ``Flush``, ``Stop``.
 Engine -> parent: ``StateEvent``, ``FrameEvent``, ``StyleEvent``, ``BackendEvent``, ``ErrorEvent``,
 ``StatsEvent``. ``EngineSpec`` travels once, at spawn.
 """
@@ -43,6 +43,23 @@ class SetStyle:
     models: dict[str, Any]  # ModelsSection.model_dump() this style runs on (Profile.models_for)
     request_id: int = 0
     at_ns: int = field(default_factory=now_ns)  # control input time (the key press), for the switch latency
+    crossfade_frames: int = 0  # > 0: glide there over this many frames when the models are shared (else a cut)
+    settle: str = "rewarm"  # after a crossfade: "rewarm" the sinks in the new style, or "refresh" (keep them)
+
+
+@dataclass(frozen=True)
+class SetBlend:
+    """Hold a fader at ``t`` between styles ``a`` and ``b`` (both on the models on air; the supervisor checked)."""
+
+    a: SetStyle
+    b: SetStyle
+    t: float
+
+
+@dataclass(frozen=True)
+class SetLoraWeight:
+    name: str  # a style LoRA's name (file stem) or index
+    weight: float  # in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -129,6 +146,8 @@ class EngineSpec:
     model: ModelKind = "diffusion"  # "passthrough": identity, for transport benchmarks and tests
     log_level: int = logging.INFO
     style_cache: int = 2  # prepared model sets kept for instant switching back (besides the one on air)
+    record_dir: str | None = None  # run --record: input, output and control timeline (runtime/recorder.py)
+    record_fps: float = 30.0
 
 
 def style_message(profile: Any, name: str | None, request_id: int = 0, at_ns: int | None = None) -> SetStyle:
@@ -137,4 +156,4 @@ def style_message(profile: Any, name: str | None, request_id: int = 0, at_ns: in
     style = profile.style(name)
     models = profile.models_for(style) if profile.models.preset != "tiny" else profile.models
     return SetStyle(style.name, style.prompt, profile.stream_config(style), models.model_dump(), request_id,
-                    now_ns() if at_ns is None else at_ns)
+                    now_ns() if at_ns is None else at_ns, style.crossfade_frames, style.crossfade_settle)

@@ -62,22 +62,37 @@ from ..control.actions import (
     STYLE_ACTIONS,
     Action,
     ActionResult,
+    BlendStyles,
     ProfileRejected,
     ProfileReloaded,
     Quit,
     ReloadProfile,
     SelectStyle,
+    SetLoraWeight,
     TogglePassthrough,
 )
 from ..control.actions import Rewarm as RewarmAction
 from ..control.bus import ControlBus
 from ..control.styles import StyleSelector
+from ..engine.blend import check_blendable, check_position
 from ..engine.translator import ModelKind
 from ..media.frames import now_ns
 from ..plugin_api import Sink, Source
 from .backoff import Backoff
 from .engine_keeper import EngineKeeper
-from .messages import EngineSpec, Flush, Reset, RewarmSinks, SetStyle, StyleEvent, style_message
+from .messages import (
+    EngineSpec,
+    Flush,
+    Reset,
+    RewarmSinks,
+    SetBlend,
+    SetStyle,
+    StyleEvent,
+    style_message,
+)
+from .messages import (
+    SetLoraWeight as SetLoraMessage,
+)
 from .output_stage import OutputStage
 from .sink_keeper import SinkKeeper
 from .source_stage import SourceStage
@@ -106,6 +121,7 @@ class SupervisorOptions:
     log_level: int = logging.INFO
     style_cache: int = 2  # prepared style model sets the engine keeps for instant switching back
     watch_interval_s: float = 0.5  # hot reload: how often the profile file is checked
+    record_dir: str | None = None  # run --record: the engine writes input, output and timeline here
 
 
 
@@ -224,6 +240,7 @@ class Supervisor:
             model=self.options.model,
             log_level=self.options.log_level,
             style_cache=self.options.style_cache,
+            record_dir=self.options.record_dir,
         )
 
     def _backoff(self) -> Backoff:
@@ -296,7 +313,37 @@ class Supervisor:
             return ActionResult(True, "stopping")
         if isinstance(action, ReloadProfile):
             return self._reload(action.profile, action.path)
+        if isinstance(action, BlendStyles):
+            return self._blend(action)
+        if isinstance(action, SetLoraWeight):
+            try:
+                weight = check_position(action.weight)
+            except ValueError:
+                return ActionResult(False, f"LoRA weight must be a number in [0, 1], got {action.weight!r}")
+            if not self._engine.send(SetLoraMessage(action.name, weight)):
+                return ActionResult(False, "the engine is restarting")
+            return ActionResult(True, f"LoRA {action.name!r} -> {weight:.2f} sent to the engine", self.style)
         raise TypeError(f"unknown control action {action!r}")
+
+    def _blend(self, action: BlendStyles) -> ActionResult:
+        """A fader between two styles on the models on air; anything else is refused with the reason."""
+        names = [s.name for s in self.profile.styles]
+        for name in (action.a, action.b):
+            if name not in names:
+                return ActionResult(False, f"no style named {name!r}; styles: {', '.join(names)}", self.style)
+        try:
+            t = check_position(action.t)
+            a, b = style_message(self.profile, action.a), style_message(self.profile, action.b)
+            check_blendable(a.config, b.config)
+        except ValueError as exc:
+            return ActionResult(False, str(exc), self.style)
+        on_air = self._sent
+        if on_air is None or a.models != on_air.models or b.models != on_air.models:
+            return ActionResult(False, f"blend {action.a!r}/{action.b!r}: both styles must run on the models of the "
+                                f"style on air ({self.style!r}); switch to one of them first", self.style)
+        if not self._engine.send(SetBlend(a, b, t)):
+            return ActionResult(False, "the engine is restarting", self.style)
+        return ActionResult(True, f"blend {action.a!r} -> {action.b!r} at {t:.2f}", self.style)
 
     def _request_style(self, at_ns: int, origin: str) -> None:
         """Send the selector's target to the engine unless that exact style is already requested."""
