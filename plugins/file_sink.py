@@ -1,4 +1,8 @@
-"""``file`` sink: write a video anyone can play (.mp4 as mp4v, .avi as MJPG)."""
+"""``file`` sink: write a video anyone can play, that stays playable if the show is killed.
+
+.mp4: fragmented MP4, H.264 (``av_writer.py``: after a SIGKILL all but the last second plays);
+.mkv: Matroska, H.264; .avi: MJPG through OpenCV (or any suffix with an explicit ``fourcc``).
+"""
 
 from __future__ import annotations
 
@@ -12,16 +16,19 @@ from live2diff_broadcast.media.frames import Frame
 from live2diff_broadcast.plugin_api import PluginError, Sink
 
 from ._sizing import SinkSizeSettings, fit, output_size
+from .av_writer import AvWriter
 
 logger = logging.getLogger(__name__)
 
 CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}  # what OpenCV's wheels can encode everywhere
+AV_SUFFIXES = {".mp4", ".mkv"}  # written by PyAV (crash-safe H.264) unless a fourcc is set
 
 
 class FileSinkSettings(SinkSizeSettings):
-    path: Path = Field(description="video to write: .mp4 (mp4v), .avi or .mkv (MJPG)")
+    path: Path = Field(description="video to write: .mp4 (fragmented, H.264), .mkv (H.264) or .avi (MJPG)")
     fps: float | None = Field(default=None, gt=0, le=240, description="file frame rate (default: open()'s)")
-    fourcc: str | None = Field(default=None, min_length=4, max_length=4, description="override the codec (e.g. XVID)")
+    fourcc: str | None = Field(default=None, min_length=4, max_length=4,
+                               description="write through OpenCV with this codec (e.g. XVID); not crash-safe")
 
 
 class FileSink(Sink):
@@ -35,6 +42,7 @@ class FileSink(Sink):
     def __init__(self, settings: FileSinkSettings) -> None:
         super().__init__(settings)
         self._writer: cv2.VideoWriter | None = None
+        self._av: AvWriter | None = None
         self._size = (0, 0)
         self.frames_written = 0
 
@@ -50,6 +58,14 @@ class FileSink(Sink):
         if not s.path.parent.is_dir():
             raise PluginError(f"sink 'file': setting 'path': folder {str(s.path.parent)!r} does not exist")
         self._size = output_size(s, width, height)
+        if s.fourcc is None and suffix in AV_SUFFIXES:
+            try:
+                self._av = AvWriter(s.path, *self._size, s.fps or fps)
+            except Exception as exc:
+                raise PluginError(f"sink 'file': cannot write {str(s.path)!r}: {exc}") from exc
+            logger.info("file sink writing %s (H.264, %s, %dx%d, %.3f fps)", s.path,
+                        "fragmented MP4" if suffix == ".mp4" else "Matroska", *self._size, s.fps or fps)
+            return
         writer = cv2.VideoWriter(str(s.path), cv2.VideoWriter.fourcc(*fourcc), s.fps or fps, self._size)
         if not writer.isOpened():
             raise PluginError(
@@ -59,12 +75,20 @@ class FileSink(Sink):
         logger.info("file sink writing %s (%s, %dx%d, %.3f fps)", s.path, fourcc, *self._size, s.fps or fps)
 
     def write(self, frame: Frame) -> None:
+        if self._av is not None:
+            self._av.write(fit(frame.image, *self._size), frame.pts_ns)
+            self.frames_written += 1
+            return
         if self._writer is None:
             raise PluginError("sink 'file': write() called before open()")
         self._writer.write(cv2.cvtColor(fit(frame.image, *self._size), cv2.COLOR_RGB2BGR))
         self.frames_written += 1
 
     def _close(self) -> None:
+        if self._av is not None:
+            av_writer, self._av = self._av, None
+            av_writer.close()
+            logger.info("file sink closed %s after %d frames", self.settings.path, self.frames_written)
         if self._writer is not None:
             self._writer.release()  # finalises the container: the file is playable only after this
             self._writer = None

@@ -12,7 +12,9 @@ handled between frames; style switches follow the policy of ``engine/style_switc
 previous style until the new one is ready and warm, then cut; models prepared in the background;
 the last request wins) and are reported as ``StyleEvent``s. The child
 ignores SIGINT (Ctrl+C reaches the whole process group; the parent decides) and exits on its
-own when the parent dies or the channel closes, so it can never be orphaned.
+own when the parent dies or the channel closes, so it can never be orphaned: a watcher thread
+(``parent_watch.py``) notices the parent's death even during a long load, unlinks the rings the
+dead parent owned and exits. A heartbeat thread (``heartbeat.py``) lets the keeper find a hung engine.
 
 Parent side: ``EngineProcess`` starts the child with the spawn method and wraps its channel.
 """
@@ -23,6 +25,7 @@ import logging
 import multiprocessing
 import signal
 import sys
+import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
@@ -36,6 +39,7 @@ from ..config import Profile
 from ..engine.style_switch import StyleSwitcher
 from ..engine.translator import Translator
 from ..media.frames import now_ns
+from .heartbeat import start_heartbeat
 from .messages import (
     BackendEvent,
     EngineSpec,
@@ -53,6 +57,7 @@ from .messages import (
     StyleEvent,
     style_message,
 )
+from .parent_watch import watch_parent
 from .transport import ControlChannel, FrameRing, RingFrame
 
 logger = logging.getLogger(__name__)
@@ -67,14 +72,24 @@ def engine_main(spec: EngineSpec, conn: Connection) -> None:
     channel = ControlChannel(conn)
     in_ring = FrameRing.attach(spec.input)
     out_ring = FrameRing.attach(spec.output)
+
+    def orphaned() -> None:  # the show died without unlinking its rings: nobody else will
+        in_ring.unlink_orphaned()
+        out_ring.unlink_orphaned()
+
+    watch_parent(orphaned)
+    loop = _EngineLoop(spec, channel, in_ring, out_ring)
+    beating = threading.Event()
+    start_heartbeat(channel.send, lambda: loop.loop_at_ns, beating)
     try:
-        _EngineLoop(spec, channel, in_ring, out_ring).run()
+        loop.run()
     except Exception:
         message = traceback.format_exc()
         logger.error("engine failed:\n%s", message)
         channel.send(ErrorEvent(message))
         raise SystemExit(1) from None
     finally:
+        beating.set()
         in_ring.close()
         out_ring.close()
 
@@ -89,6 +104,7 @@ class _EngineLoop:
         self.switcher: StyleSwitcher  # built with the translator, in run()
         self.live_from = 0  # outputs of inputs from this index on mean "live" (after a reset: the new sinks)
         self._backend: tuple[str, str | None] | None = None  # last reported (active, fallback reason)
+        self.loop_at_ns = 0  # now_ns() when the loop last went round (the heartbeat carries it)
 
     def run(self) -> None:
         parent = multiprocessing.parent_process()
@@ -100,6 +116,7 @@ class _EngineLoop:
         self._report_backend(translator)
         self._set_state(EngineState.WARMING_UP)
         while True:
+            self.loop_at_ns = now_ns()
             for message in self.channel.receive_all():
                 if isinstance(message, Stop):
                     logger.info("engine stopping: %s", message.reason)
