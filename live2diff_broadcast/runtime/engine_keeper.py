@@ -135,12 +135,14 @@ class EngineKeeper:
             self.engine = None
 
     def _on_event(self, event: object) -> None:
+        self.heartbeat.alive()  # any message is a sign of life
         if isinstance(event, Heartbeat):
             self.heartbeat.beat(event)
         elif isinstance(event, StateEvent):
             logger.info("engine: %s", event.state.value)
             self.state = event.state.value
             if event.state is EngineState.LIVE:
+                self.heartbeat.loop_at_ns = now_ns()
                 self.backoff.reset()
                 self.output_at = now_ns()
         elif isinstance(event, FrameEvent):

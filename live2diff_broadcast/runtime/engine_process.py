@@ -83,6 +83,8 @@ def engine_main(spec: EngineSpec, conn: Connection) -> None:
     start_heartbeat(channel.send, lambda: loop.loop_at_ns, beating)
     try:
         loop.run()
+        if loop.orphaned:
+            orphaned()
     except Exception:
         message = traceback.format_exc()
         logger.error("engine failed:\n%s", message)
@@ -105,6 +107,7 @@ class _EngineLoop:
         self.live_from = 0  # outputs of inputs from this index on mean "live" (after a reset: the new sinks)
         self._backend: tuple[str, str | None] | None = None  # last reported (active, fallback reason)
         self.loop_at_ns = 0  # now_ns() when the loop last went round (the heartbeat carries it)
+        self.orphaned = False  # the loop ended because the parent died
 
     def run(self) -> None:
         parent = multiprocessing.parent_process()
@@ -126,6 +129,7 @@ class _EngineLoop:
                 self._control(translator, message)
             self._switch_styles(translator)
             if self.channel.closed or (parent is not None and not parent.is_alive()):
+                self.orphaned = parent is not None and not parent.is_alive()
                 logger.warning("engine: the supervisor is gone; exiting")
                 return
             frame = self.in_ring.read(timeout=0.05)

@@ -7,6 +7,8 @@ is hung when
 - no heartbeat came for ``timeout_s`` (the whole process is stopped: SIGSTOP, a frozen VM, the
   GIL held in C code), or, while LOADING, for ``loading_timeout_s`` (loading a checkpoint or
   building a TensorRT engine may hold the GIL in C code for a while);
+  Any message from the engine counts as a beat; the first one comes once it has imported its
+  libraries, so until then (``loading``) the longer limit applies;
 - the engine is live but its loop has not gone round for ``loop_timeout_s`` (a frame or a
   re-warm stuck in a kernel or a lock; the loop otherwise turns at least every 50 ms).
 
@@ -56,8 +58,12 @@ class HeartbeatMonitor:
     def started(self) -> None:
         self.last_beat_ns = self.loop_at_ns = now_ns()
 
+    def alive(self) -> None:
+        """Any message from the engine proves it runs."""
+        self.last_beat_ns = now_ns()  # our clock, not the sender's
+
     def beat(self, heartbeat: Heartbeat) -> None:
-        self.last_beat_ns = now_ns()  # our clock: the two processes share it, but do not rely on it
+        self.alive()
         self.loop_at_ns = max(self.loop_at_ns, heartbeat.loop_at_ns)
 
     def hung(self, state: str, t_ns: int | None = None) -> str | None:
