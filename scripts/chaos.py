@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from chaos_show import ShowProcess, alive, decode, write_profile  # noqa: E402
 
 FPS = 30.0
+PASSTHROUGH_MODEL = False  # --passthrough-model: identity engine (same processes, no diffusion)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Result:
     frames: int = 0
     expected: int = 0
     missing: int = 0
+    max_gap_s: float = 0.0
     increasing: bool = True
     recovery_s: list[float] = field(default_factory=list)
     rss_before: float = 0.0
@@ -59,13 +61,13 @@ class Result:
 
     def row(self) -> str:
         rec = ", ".join(f"{r:.1f}" for r in self.recovery_s) or "-"
-        return (f"| {self.case} | {self.frames} / {self.expected} | {self.missing} | "
+        return (f"| {self.case} | {self.frames} / {self.expected} | {self.missing} | {self.max_gap_s:.2f} | "
                 f"{'yes' if self.increasing else 'NO'} | {rec} | {self.rss_before:.0f} -> {self.rss_after:.0f} | "
                 f"{'PASS' if self.ok else 'FAIL'} | {self.note} |")
 
 
-HEADER = ("| case | frames / duration x fps | missing | pts increasing | recovery (s) | main RSS MB | result | note |\n"
-          "|---|---|---|---|---|---|---|---|")
+HEADER = ("| case | frames / duration x fps | missing | longest gap (s) | pts increasing | recovery (s) | main RSS MB "
+          "| result | note |\n|---|---|---|---|---|---|---|---|---|")
 
 
 class Case:
@@ -80,7 +82,7 @@ class Case:
     def start(self, finite: bool = False) -> ShowProcess:
         """Start the show and wait until the engine is live; the case's ``duration`` counts from then,
         and the show is stopped (SIGINT) when it has passed (a ``finite`` one ends by itself)."""
-        self.show = ShowProcess(self.profile, 3600, self.work / "show.log")
+        self.show = ShowProcess(self.profile, 3600, self.work / "show.log", passthrough_model=PASSTHROUGH_MODEL)
         self.show.wait_for(r"broadcast started", 180)
         self.sink_open = time.monotonic()
         self.show.wait_control()
@@ -106,6 +108,7 @@ class Case:
         decoded = decode(self.out) if self.out.exists() else None
         if decoded is not None:
             r.frames, r.missing, r.increasing = decoded.frames, decoded.missing_slots, decoded.increasing
+            r.max_gap_s = decoded.max_gap / FPS
         r.expected = round(ran * FPS)
         if "does not increase" in self.show.text:
             r.increasing = False
@@ -176,6 +179,34 @@ def case_file_end(work: Path, duration: float) -> Result:
     r.expected = 900  # the file's own frames
     r.note = "show ended with the file" + r.note
     return r
+
+
+def case_ndi_source_lost(work: Path, duration: float) -> Result:
+    """The NDI sender dies (a camera unplugged, a sender PC rebooted) for 5 s, then comes back."""
+    name = f"L2D Chaos {os.getpid()}"
+    sender_cmd = [sys.executable, str(Path(__file__).resolve().parent / "chaos_ndi_sender.py"), name]
+    sender = subprocess.Popen(sender_cmd)
+    source = (f'[source]\nplugin = "ndi"\nsettings = {{ source = "{name}", extra_ips = "127.0.0.1", '
+              f"connect_timeout_s = 5 }}")
+    try:
+        c = Case("ndi_sender_lost_and_back", work, duration, {"source": source})
+        show = c.start()
+        time.sleep(2)
+        sender.kill()
+        sender.wait(10)
+        t = time.monotonic()
+        show.wait_status("source lost", lambda s: s["state"] == "no_signal", 30)
+        c.result.note = f"NO SIGNAL after {time.monotonic() - t:.1f} s; "
+        time.sleep(5)
+        reconnects = show.status()["source_reconnects"]
+        sender = subprocess.Popen(sender_cmd)
+        t = time.monotonic()
+        c.recover("source back and engine live", lambda s: s["state"] == "live" and s["input_fps"] > 10, t, 90)
+        c.result.note += f"{show.status()['source_reconnects'] - reconnects} reconnect tries after the restart"
+        return c.finish()
+    finally:
+        sender.kill()
+        sender.wait(10)
 
 
 def case_sink_disk_full(work: Path, duration: float) -> Result:
@@ -257,6 +288,7 @@ CASES: dict[str, Callable[[Path, float], Result]] = {
     "engine_hang": case_engine_hang,
     "style_load_crash": case_style_load_crash,
     "file_end": case_file_end,
+    "ndi_source_lost": case_ndi_source_lost,
     "disk_full": case_sink_disk_full,
     "control_garbage": case_control_garbage,
     "profile_garbage": case_profile_garbage,
@@ -299,10 +331,15 @@ def main() -> int:
     parser.add_argument("--soak", type=float, default=None, metavar="MINUTES")
     parser.add_argument("--soak-bound-mb", type=float, default=64.0)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, recordings)")
+    parser.add_argument("--passthrough-model", action="store_true",
+                        help="identity engine instead of the tiny diffusion models (same processes; for slow CPUs)")
     args = parser.parse_args()
+    global PASSTHROUGH_MODEL
+    PASSTHROUGH_MODEL = args.passthrough_model
     work = Path(tempfile.mkdtemp(prefix="l2d-chaos-"))
-    print(f"chaos on {platform.node()} ({os.cpu_count()} cores), Python {platform.python_version()}, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; work folder {work}")
+    print(f"chaos on {platform.node()} ({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}), "
+          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"engine {'passthrough' if PASSTHROUGH_MODEL else 'tiny diffusion'}; work folder {work}")
     try:
         if args.soak is not None:
             return 0 if soak(work, args.soak, args.soak_bound_mb) else 1

@@ -123,13 +123,18 @@ class Decoded:
         return all(b > a for a, b in zip(self.pts, self.pts[1:], strict=False))
 
     @property
+    def max_gap(self) -> int:
+        """The longest step between two consecutive frames, in slots (1: none missing)."""
+        return max((b - a for a, b in zip(self.pts, self.pts[1:], strict=False)), default=0)
+
+    @property
     def missing_slots(self) -> int:
         """Grid slots between the first and last frame that hold no frame."""
         return 0 if not self.pts else self.pts[-1] - self.pts[0] + 1 - len(self.pts)
 
 
-def decode(path: Path) -> Decoded:
-    """Every frame a player can decode from ``path`` (PyAV), with its pts."""
+def decode(path: Path, fps: float = 30.0) -> Decoded:
+    """Every frame a player can decode from ``path`` (PyAV), with its slot on the 1/``fps`` grid."""
     import av
 
     pts: list[int] = []
@@ -137,7 +142,7 @@ def decode(path: Path) -> Decoded:
     try:
         with av.open(str(path)) as container:
             for frame in container.decode(video=0):
-                pts.append(int(frame.pts))
+                pts.append(round(float(frame.pts * frame.time_base) * fps))  # the muxer's own time base
     except Exception as exc:  # noqa: BLE001 - reported: a truncated tail after a kill
         error = f"{type(exc).__name__}: {exc}"
     return Decoded(len(pts), pts, error)

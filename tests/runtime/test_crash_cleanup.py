@@ -15,7 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from chaos_show import ShowProcess, alive, decode, mapped_shm, shm_names, write_profile  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not Path("/dev/shm").is_dir() or sys.platform != "linux", reason="Linux /dev/shm")
+pytestmark = [pytest.mark.chaos,
+              pytest.mark.skipif(not Path("/dev/shm").is_dir() or sys.platform != "linux", reason="Linux /dev/shm")]
 
 
 def _live(show: ShowProcess) -> int:
