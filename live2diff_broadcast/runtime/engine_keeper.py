@@ -5,6 +5,9 @@ event the engine sent (state changes, frame reports, the backend actually runnin
 telemetry, hands style events to ``on_style_event``, and notices a dead process: passthrough
 covers the gap while the next start waits out an exponential backoff (reset once live again).
 
+A hung engine (no heartbeat for ``heartbeat.HEARTBEAT_TIMEOUT_S``, e.g. SIGSTOPped, or a live
+engine whose loop stopped turning) is killed and then handled like a dead one (``heartbeat.py``).
+
 A deliberate restart (``restart(reason)``: a profile change) stops the old process in a
 background thread, so the sink loop never blocks on it; the new one starts once it is gone.
 """
@@ -20,6 +23,7 @@ from multiprocessing.context import BaseContext
 from ..media.frames import now_ns
 from .backoff import Backoff
 from .engine_process import EngineProcess
+from .heartbeat import HeartbeatMonitor
 from .messages import (
     BackendEvent,
     EngineSpec,
@@ -27,6 +31,7 @@ from .messages import (
     ErrorEvent,
     Flush,
     FrameEvent,
+    Heartbeat,
     Reset,
     RewarmSinks,
     SetBlend,
@@ -53,10 +58,12 @@ class EngineKeeper:
         backoff: Backoff,
         on_style_event: Callable[[StyleEvent], None],
         stop_timeout_s: float = 5.0,
+        heartbeat: HeartbeatMonitor | None = None,
     ) -> None:
         self.make_spec, self.ctx, self.telemetry, self.backoff = make_spec, ctx, telemetry, backoff
         self.on_style_event = on_style_event
         self.stop_timeout_s = stop_timeout_s
+        self.heartbeat = heartbeat or HeartbeatMonitor()
         self.engine: EngineProcess | None = None
         self.state = "starting"  # EngineState value, or "restarting" / "dead" while there is no process
         self.output_at = 0  # now_ns() of the engine's last output (shown or not), or of going live
@@ -75,6 +82,7 @@ class EngineKeeper:
         """Spawn an engine for ``make_spec()`` (it loads the models while the sink shows passthrough)."""
         self.engine = EngineProcess(self.make_spec(), self.ctx)
         self.engine.start()
+        self.heartbeat.started()
         self.state = "loading"
 
     def send(self, message: Message) -> bool:
@@ -103,6 +111,12 @@ class EngineKeeper:
             return
         for event in self.engine.events():
             self._on_event(event)
+        hung = self.heartbeat.hung(self.state) if self.engine.is_alive() else None
+        if hung is not None:
+            logger.error("engine process pid %s is hung (%s): killing it", self.engine.pid, hung)
+            self.telemetry.add("engine_hangs")
+            self.engine.process.kill()  # a stopped process acts on nothing gentler
+            self.engine.process.join(2.0)
         if not self.engine.is_alive():
             code = self.engine.process.exitcode
             delay = self.backoff.next()
@@ -123,10 +137,14 @@ class EngineKeeper:
             self.engine = None
 
     def _on_event(self, event: object) -> None:
-        if isinstance(event, StateEvent):
+        self.heartbeat.alive()  # any message is a sign of life
+        if isinstance(event, Heartbeat):
+            self.heartbeat.beat(event)
+        elif isinstance(event, StateEvent):
             logger.info("engine: %s", event.state.value)
             self.state = event.state.value
             if event.state is EngineState.LIVE:
+                self.heartbeat.loop_at_ns = now_ns()
                 self.backoff.reset()
                 self.output_at = now_ns()
         elif isinstance(event, FrameEvent):

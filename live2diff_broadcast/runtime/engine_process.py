@@ -12,7 +12,9 @@ handled between frames; style switches follow the policy of ``engine/style_switc
 previous style until the new one is ready and warm, then cut; models prepared in the background;
 the last request wins) and are reported as ``StyleEvent``s. The child
 ignores SIGINT (Ctrl+C reaches the whole process group; the parent decides) and exits on its
-own when the parent dies or the channel closes, so it can never be orphaned.
+own when the parent dies or the channel closes, so it can never be orphaned: a watcher thread
+(``parent_watch.py``) notices the parent's death even during a long load, unlinks the rings the
+dead parent owned and exits. A heartbeat thread (``heartbeat.py``) lets the keeper find a hung engine.
 
 Parent side: ``EngineProcess`` starts the child with the spawn method and wraps its channel.
 """
@@ -24,6 +26,7 @@ import multiprocessing
 import shlex
 import signal
 import sys
+import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
@@ -38,6 +41,7 @@ from ..config import Profile
 from ..engine.style_switch import StyleSwitcher, models_key
 from ..engine.translator import Translator
 from ..media.frames import now_ns
+from .heartbeat import start_heartbeat
 from .messages import (
     BackendEvent,
     EngineSpec,
@@ -57,6 +61,7 @@ from .messages import (
     StyleEvent,
     style_message,
 )
+from .parent_watch import watch_parent
 from .recorder import Recorder
 from .transport import ControlChannel, FrameRing, RingFrame
 
@@ -72,14 +77,26 @@ def engine_main(spec: EngineSpec, conn: Connection) -> None:
     channel = ControlChannel(conn)
     in_ring = FrameRing.attach(spec.input)
     out_ring = FrameRing.attach(spec.output)
+
+    def orphaned() -> None:  # the show died without unlinking its rings: nobody else will
+        in_ring.unlink_orphaned()
+        out_ring.unlink_orphaned()
+
+    watch_parent(orphaned)
+    loop = _EngineLoop(spec, channel, in_ring, out_ring)
+    beating = threading.Event()
+    start_heartbeat(channel.send, lambda: loop.loop_at_ns, beating)
     try:
-        _EngineLoop(spec, channel, in_ring, out_ring).run()
+        loop.run()
+        if loop.orphaned:
+            orphaned()
     except Exception:
         message = traceback.format_exc()
         logger.error("engine failed:\n%s", message)
         channel.send(ErrorEvent(message))
         raise SystemExit(1) from None
     finally:
+        beating.set()
         in_ring.close()
         out_ring.close()
 
@@ -95,6 +112,8 @@ class _EngineLoop:
         self.live_from = 0  # outputs of inputs from this index on mean "live" (after a reset: the new sinks)
         self._backend: tuple[str, str | None] | None = None  # last reported (active, fallback reason)
         self.recorder: Recorder | None = None  # run --record
+        self.loop_at_ns = 0  # now_ns() when the loop last went round (the heartbeat carries it)
+        self.orphaned = False  # the loop ended because the parent died
 
     def run(self) -> None:
         parent = multiprocessing.parent_process()
@@ -115,6 +134,7 @@ class _EngineLoop:
 
     def _loop(self, translator: Translator, parent: Any) -> None:
         while True:
+            self.loop_at_ns = now_ns()
             for message in self.channel.receive_all():
                 if isinstance(message, Stop):
                     logger.info("engine stopping: %s", message.reason)
@@ -124,6 +144,7 @@ class _EngineLoop:
                 self._control(translator, message)
             self._switch_styles(translator)
             if self.channel.closed or (parent is not None and not parent.is_alive()):
+                self.orphaned = parent is not None and not parent.is_alive()
                 logger.warning("engine: the supervisor is gone; exiting")
                 return
             frame = self.in_ring.read(timeout=0.05)

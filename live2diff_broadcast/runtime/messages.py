@@ -2,7 +2,7 @@
 
 Parent -> engine: ``SetStyle``, ``SetBlend``, ``SetLoraWeight``, ``SetPrompt``, ``RewarmSinks``, ``Reset``, ``Flush``, ``Stop``.
 Engine -> parent: ``StateEvent``, ``FrameEvent``, ``StyleEvent``, ``BackendEvent``, ``ErrorEvent``,
-``StatsEvent``. ``EngineSpec`` travels once, at spawn.
+``StatsEvent``, ``Heartbeat``. ``EngineSpec`` travels once, at spawn.
 """
 
 from __future__ import annotations
@@ -126,6 +126,14 @@ class BackendEvent:
 
     active: str
     fallback_reason: str | None
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Sent by the engine's heartbeat thread every 0.25 s (``heartbeat.py``)."""
+
+    sent_ns: int
+    loop_at_ns: int  # now_ns() when the engine loop last went round (0: not started yet)
 
 
 @dataclass(frozen=True)

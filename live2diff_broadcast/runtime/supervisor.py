@@ -94,6 +94,7 @@ from .messages import (
     SetLoraWeight as SetLoraMessage,
 )
 from .output_stage import OutputStage
+from .shm_sweep import sweep_stale_segments
 from .sink_keeper import SinkKeeper
 from .source_stage import SourceStage
 from .switch_tracker import SwitchTracker
@@ -203,7 +204,9 @@ class Supervisor:
         first_source = self._source_factory()
         sink = self._sink_factory()
         fps = options.fps or first_source.fps
-        # 2. rings: source -> engine (any size up to input_capacity), engine -> sink (model size)
+        # 2. rings: source -> engine (any size up to input_capacity), engine -> sink (model size);
+        #    first the rings of crashed shows (owner pid gone) are removed
+        sweep_stale_segments()
         in_ring = FrameRing.create(f"{self.prefix}-in", options.input_capacity, self._ctx, options.ring_slots)
         out_ring = FrameRing.create(f"{self.prefix}-out", self.size, self._ctx, options.ring_slots)
         self._rings = [in_ring, out_ring]

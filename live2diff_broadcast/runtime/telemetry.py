@@ -46,6 +46,7 @@ class TelemetrySnapshot:
     engine_restarts: int
     source_reconnects: int
     sink_reopens: int = 0  # the sink failed repeatedly and was closed and opened again
+    engine_hangs: int = 0  # engines killed because their heartbeat stopped (heartbeat.py)
     style: str = ""  # the style on air (its first frame reached the sink)
     style_target: str = ""  # the last requested style
     style_state: str = ""  # "" on air / "switching" / "preparing" (models loading, old style on air)
@@ -117,7 +118,7 @@ class Telemetry:
         self.engine_state = "starting"
         self.frames_in = self.frames_out = self.passthrough_frames = 0
         self.dropped_input = self.dropped_output = 0
-        self.engine_restarts = self.source_reconnects = self.sink_reopens = 0
+        self.engine_restarts = self.source_reconnects = self.sink_reopens = self.engine_hangs = 0
         self.style = self.style_target = self.style_state = ""
         self.switches = self.switch_failures = 0
         self.forced_passthrough = False
@@ -180,6 +181,7 @@ class Telemetry:
                 engine_restarts=self.engine_restarts,
                 source_reconnects=self.source_reconnects,
                 sink_reopens=self.sink_reopens,
+                engine_hangs=self.engine_hangs,
                 style=self.style,
                 style_target=self.style_target,
                 style_state=self.style_state,

@@ -18,11 +18,13 @@ unchanged across the copy and the slot still holds that counter (otherwise the w
 lapped it: read again). This relies on stores becoming visible in program order, which
 x86-64 guarantees; aligned 8-byte stores are atomic there.
 
-A reader sleeps on a doorbell (a multiprocessing semaphore the writer releases once per
-frame): a kernel object, so a process killed mid-wait leaves no lock held.
+A reader sleeps on a doorbell (``doorbell.py``: an anonymous pipe the writer rings once per
+frame): a kernel object with no name, so a process killed mid-wait leaves no lock held and a
+killed process group leaves nothing behind in /dev/shm but the segments themselves.
 
 Segments are named ``<prefix>-<role>``; ``new_run_prefix()`` gives every run its own
-recognisable prefix (``l2d-<pid>-<token>``) so a test can check none remain in /dev/shm.
+recognisable prefix (``l2d-<pid>-<token>``, the owner's pid) so a test can check none remain in
+/dev/shm and ``shm_sweep.py`` can remove those whose owner died without unlinking them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing import shared_memory
@@ -38,6 +41,8 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 import numpy as np
+
+from .doorbell import Doorbell
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +84,7 @@ class RingHandle:
     name: str
     capacity: tuple[int, int]  # (max height, max width)
     slots: int
-    doorbell: Any  # multiprocessing Semaphore; shared by inheritance at process start
+    doorbell: Doorbell  # passed to a spawned child with the handle
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ class FrameRing:
             shm = shared_memory.SharedMemory(name=name, create=True, size=size)
         except FileExistsError:
             raise TransportError(f"ring {name!r}: a shared-memory segment of that name already exists") from None
-        handle = RingHandle(name, (cap_h, cap_w), slots, ctx.Semaphore(0))
+        handle = RingHandle(name, (cap_h, cap_w), slots, Doorbell(ctx))
         ring = cls(shm, handle, owner=True)
         assert ring._header is not None
         ring._header[:] = 0
@@ -156,6 +161,15 @@ class FrameRing:
         """Remove the segment's name (owner only; idempotent). Call after close on every exit path."""
         if not self.owner:
             raise TransportError(f"ring {self.handle.name!r}: only the creating process unlinks it")
+        self._unlink()
+        self.handle.doorbell.close()
+
+    def unlink_orphaned(self) -> None:
+        """Remove the segment's name from a process that attached it, because its owner died
+        (the engine process does this when its parent is gone; idempotent)."""
+        self._unlink()
+
+    def _unlink(self) -> None:
         try:
             self._shm.unlink()
             logger.debug("ring %s unlinked", self.handle.name)
@@ -187,7 +201,7 @@ class FrameRing:
         if int(header[_H_CONSUMED]) < published:
             header[_H_WRITER_DROPS] += 1  # the previous frame was never read
         header[_H_PUBLISHED] = counter
-        self.handle.doorbell.release()
+        self.handle.doorbell.ring()
 
     # --- reader ----------------------------------------------------------------------------
 
@@ -195,19 +209,17 @@ class FrameRing:
         """The newest frame not read yet, waiting up to ``timeout`` s; None if none came."""
         deadline = time.monotonic() + timeout
         while True:
-            while self.handle.doorbell.acquire(False):  # drain: we are about to look anyway
-                pass
+            self.handle.doorbell.drain()  # we are about to look anyway
             frame = self._try_read()
             if frame is not None:
                 return frame
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self.handle.doorbell.acquire(True, remaining):
+            if remaining <= 0 or not self.handle.doorbell.wait(remaining):
                 return self._try_read()
 
     def poll(self) -> RingFrame | None:
         """The newest frame not read yet, or None at once."""
-        while self.handle.doorbell.acquire(False):
-            pass
+        self.handle.doorbell.drain()
         return self._try_read()
 
     def _try_read(self) -> RingFrame | None:
@@ -268,18 +280,21 @@ class ControlChannel:
     """One end of a duplex pipe for small control and event messages (never pixels).
 
     ``send`` never raises when the other side is gone (it returns False and the channel
-    reports ``closed``); ``receive_all`` returns what is waiting without blocking.
+    reports ``closed``) and may be called from several threads (the engine's heartbeat);
+    ``receive_all`` returns what is waiting without blocking.
     """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.closed = False
+        self._send_lock = threading.Lock()
 
     def send(self, message: object) -> bool:
         if self.closed:
             return False
         try:
-            self.conn.send(message)
+            with self._send_lock:
+                self.conn.send(message)
             return True
         except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
             self.closed = True
