@@ -25,7 +25,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}  # on disk per fragment
 
 
 class AvWriter:
@@ -33,7 +33,7 @@ class AvWriter:
         self.path, self.fps = path, fps
         self.rate = Fraction(fps).limit_denominator(1001)
         fmt = "mp4" if path.suffix.lower() == ".mp4" else "matroska"
-        self._container = av.open(str(path), mode="w", format=fmt, options=MP4_OPTIONS if fmt == "mp4" else {})
+        self._container = av.open(str(path), mode="w", format=fmt, options=MP4_OPTIONS if fmt == "mp4" else {"flush_packets": "1"})
         stream = self._container.add_stream("libx264", rate=self.rate)
         stream.width, stream.height = width + width % 2, height + height % 2  # yuv420p needs even sizes
         stream.pix_fmt = "yuv420p"

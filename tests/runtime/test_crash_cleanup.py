@@ -32,6 +32,7 @@ def test_group_sigkill_leaks_nothing_after_the_next_start(tmp_path: Path) -> Non
     assert len(shm_names(first.pid)) == 2, "the show has its two rings while it runs"
     held = mapped_shm(list(first.processes().values()))
     assert held == set(shm_names(first.pid)), f"the show maps nothing in /dev/shm but its rings (no sem.mp-*): {held}"
+    time.sleep(2.5)  # the recording has a complete fragment (one per 1 s keyframe interval) to play
     first.kill_group()
     assert not alive(engine)
     leaked = shm_names(first.pid)
