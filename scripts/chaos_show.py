@@ -7,11 +7,9 @@ Linux only (reads /proc and /dev/shm).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +17,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from live2diff_broadcast.commands.control import send_command
+
+from live2diff_broadcast.commands.control import send_command
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -200,20 +202,13 @@ class ShowProcess:
         return [int(p) for p in re.findall(r"engine process started \(pid (\d+)", self.text)]
 
     def wait_control(self, timeout: float = 60.0) -> int:
-        self.port = int(self.wait_for(r"control server listening on [\d.]+:(\d+)", timeout).group(1))
+        self.port = int(self.wait_for(r"control server: http://[\d.]+:(\d+)/", timeout).group(1))
         return self.port
 
     def command(self, line: str, timeout: float = 5.0) -> dict[str, Any]:
+        """One control command over the show's HTTP control port (the `control` CLI's own client)."""
         assert self.port is not None, "wait_control() first"
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
-            sock.sendall(line.encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        return dict(json.loads(data))
+        return send_command(line, port=self.port, timeout=timeout)
 
     def status(self) -> dict[str, Any]:
         return dict(self.command("status")["status"])
