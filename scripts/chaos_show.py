@@ -20,8 +20,6 @@ from typing import Any
 
 from live2diff_broadcast.commands.control import send_command
 
-from live2diff_broadcast.commands.control import send_command
-
 REPO = Path(__file__).resolve().parents[1]
 
 
