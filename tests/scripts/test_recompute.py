@@ -3,9 +3,9 @@ import copy
 import torch
 
 from live2diff_broadcast.engine.config import StreamConfig
-from live2diff_broadcast.engine.recompute import WindowRecomputeStream
 from live2diff_broadcast.engine.stream import Live2DiffStream
-from tests.engine.test_stream import frames, run
+from scripts.recompute import WindowRecomputeStream
+from tests.engine.helpers import frames, run
 
 
 def test_recompute_baseline_equals_cached_stream_within_the_first_window(tiny64):
