@@ -18,6 +18,8 @@ COMMANDS = [
     "build_tensorrt",
     "check",
     "control",
+    "eval",
+    "train",
 ]
 
 

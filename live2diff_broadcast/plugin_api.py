@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .frames import Frame
+from .media.frames import Frame
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +127,16 @@ class Sink(_Plugin):
     @abstractmethod
     def write(self, frame: Frame) -> None:
         """Publish one frame (any size: the sink scales to its own resolution)."""
+
+    @property
+    def detail(self) -> str:
+        """What the sink is really doing, for the status (e.g. the codec a stream sink sends); "" = its name."""
+        return ""
+
+    @property
+    def dropped(self) -> int:
+        """Frames ``write`` took but never published (a latest-frame-wins sender thread replaced them)."""
+        return 0
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from live2diff_broadcast.frames import now_ns
+from live2diff_broadcast.media.frames import now_ns
 
 
 class Pacer:

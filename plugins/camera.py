@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from live2diff_broadcast.frames import Frame, now_ns
+from live2diff_broadcast.media.frames import Frame, now_ns
 from live2diff_broadcast.plugin_api import DeviceInfo, DeviceQuery, PluginError, PluginSettings, Source
 
 from ._threads import CallTimedOut, call_with_timeout

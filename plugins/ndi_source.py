@@ -10,7 +10,7 @@ from typing import Any
 import cv2
 from pydantic import Field
 
-from live2diff_broadcast.frames import Frame, now_ns
+from live2diff_broadcast.media.frames import Frame, now_ns
 from live2diff_broadcast.plugin_api import DeviceInfo, DeviceQuery, PluginError, PluginSettings, Source
 
 from . import ndi_runtime

@@ -10,7 +10,7 @@ import re
 import cv2
 from pydantic import Field
 
-from live2diff_broadcast.frames import Frame
+from live2diff_broadcast.media.frames import Frame
 from live2diff_broadcast.plugin_api import PluginError, Sink
 
 from ._sizing import SinkSizeSettings, fit, output_size

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import cv2
 import numpy as np
 from pydantic import Field
 
-from live2diff_broadcast.frames import Frame
+from live2diff_broadcast.media.frames import Frame
 from live2diff_broadcast.plugin_api import PluginSettings, Source
 
 from ._pacing import Pacer
@@ -16,6 +18,21 @@ class TestPatternSettings(PluginSettings):
     width: int = Field(default=640, ge=16, le=7680, description="frame width in pixels")
     height: int = Field(default=480, ge=16, le=4320, description="frame height in pixels")
     fps: float = Field(default=30.0, gt=0, le=240, description="frames per second")
+    pattern: Literal["bars", "quadrants"] = Field(
+        default="bars", description="bars: scrolling hues and a bouncing square; quadrants: still red / green / "
+        "blue / white quarters (a known card to compare colours against downstream)")
+
+
+# pattern "quadrants": top-left, top-right, bottom-left, bottom-right (RGB)
+QUADRANTS = ((220, 30, 30), (30, 200, 60), (40, 60, 220), (235, 235, 235))
+
+
+def quadrants(width: int, height: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB: the four QUADRANTS colours, one per quarter."""
+    image = np.empty((height, width, 3), np.uint8)
+    h2, w2 = height // 2, width // 2
+    image[:h2, :w2], image[:h2, w2:], image[h2:, :w2], image[h2:, w2:] = QUADRANTS
+    return image
 
 
 def _bars(width: int, height: int) -> np.ndarray:
@@ -59,12 +76,15 @@ class TestPatternSource(Source):
 
     def _draw(self, seq: int, seconds: float) -> np.ndarray:
         w, h = self.settings.width, self.settings.height
-        offset = (seq * 4) % w
-        image = self._bars[:, offset : offset + w].copy()  # (H, W, 3)
-        side = max(8, min(w, h) // 6)
-        x = abs((seq * 7) % (2 * (w - side)) - (w - side))
-        y = abs((seq * 5) % (2 * (h - side)) - (h - side))
-        cv2.rectangle(image, (x, y), (x + side, y + side), (255, 255, 255), thickness=-1)
+        if self.settings.pattern == "quadrants":
+            image = quadrants(w, h)
+        else:
+            offset = (seq * 4) % w
+            image = self._bars[:, offset : offset + w].copy()  # (H, W, 3)
+            side = max(8, min(w, h) // 6)
+            x = abs((seq * 7) % (2 * (w - side)) - (w - side))
+            y = abs((seq * 5) % (2 * (h - side)) - (h - side))
+            cv2.rectangle(image, (x, y), (x + side, y + side), (255, 255, 255), thickness=-1)
         scale = max(0.4, h / 480)
         text = f"#{seq}  t={seconds:.2f}s"
         cv2.putText(image, text, (8, int(30 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 4, cv2.LINE_AA)

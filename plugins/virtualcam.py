@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from live2diff_broadcast.frames import Frame
+from live2diff_broadcast.media.frames import Frame
 from live2diff_broadcast.plugin_api import PluginError, Sink
 
 from ._sizing import SinkSizeSettings, fit, output_size

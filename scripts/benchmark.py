@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from live2diff_broadcast.accel.backend import apply_backend  # noqa: E402
 from live2diff_broadcast.accel.geometry import analytic_kv_bytes, layer_geometry  # noqa: E402
+from live2diff_broadcast.assembly import resolve_device  # noqa: E402
 from live2diff_broadcast.engine.components import (  # noqa: E402
     Live2DiffComponents,
     sd15_random_components,
@@ -42,7 +43,6 @@ from live2diff_broadcast.engine.components import (  # noqa: E402
 )
 from live2diff_broadcast.engine.config import StreamConfig  # noqa: E402
 from live2diff_broadcast.engine.stream import Live2DiffStream  # noqa: E402
-from live2diff_broadcast.engine.translator import resolve_device  # noqa: E402
 from scripts.recompute import WindowRecomputeStream  # noqa: E402
 
 PRESETS = {"tiny": tiny_components, "small": small_random_components, "sd15": sd15_random_components}

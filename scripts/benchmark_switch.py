@@ -24,6 +24,12 @@ Measured on the dev machine (2 shared cores), 64x64, source 30 fps, engine 30 fp
 
     .venv/bin/python scripts/benchmark_switch.py [--size 64] [--repeats 3] [--fps 30]
 
+``--transitions`` instead measures cut vs crossfade in process (``scripts/transition_bench.py``):
+per-frame cost during a blend vs steady state, and the mean frame-to-frame difference of the
+output during a crossfade vs during a cut (tiny and small presets):
+
+    .venv/bin/python scripts/benchmark_switch.py --transitions [--presets tiny,small] [--fade 12]
+
 CPU with random tiny weights: the numbers show the switching machinery (re-warm, background
 load, swap) relative to the frame time, not real-model speed.
 """
@@ -47,9 +53,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' zoo w
 from live2diff_broadcast.config import Profile  # noqa: E402
 from live2diff_broadcast.control import SelectStyle, StyleApplied  # noqa: E402
 from live2diff_broadcast.engine.components import tiny_components  # noqa: E402
-from live2diff_broadcast.frames import Frame, now_ns  # noqa: E402
+from live2diff_broadcast.media.frames import Frame, now_ns  # noqa: E402
 from live2diff_broadcast.plugin_api import PluginSettings, Sink, Source  # noqa: E402
-from live2diff_broadcast.supervisor import Supervisor, SupervisorOptions  # noqa: E402
+from live2diff_broadcast.runtime.supervisor import Supervisor, SupervisorOptions  # noqa: E402
 from tests.weights import zoo  # noqa: E402
 
 
@@ -133,7 +139,18 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one switch")
+    parser.add_argument("--transitions", action="store_true", help="cut vs crossfade, in process (see above)")
+    parser.add_argument("--presets", default="tiny,small", help="--transitions: model presets")
+    parser.add_argument("--fade", type=int, default=12, help="--transitions: crossfade length in frames")
+    parser.add_argument("--steady", type=int, default=12, help="--transitions: steady-state frames before the switch")
+    parser.add_argument("--threads", type=int, default=None, help="--transitions: torch threads")
     args = parser.parse_args()
+    if args.transitions:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from transition_bench import main as transitions
+
+        transitions(args.presets.split(","), args.fade, args.steady, args.threads)
+        return 0
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     SyntheticSource.rate = args.fps
     with tempfile.TemporaryDirectory(prefix="l2d-switch-") as tmp:

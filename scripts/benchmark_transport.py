@@ -19,15 +19,11 @@ import time
 import numpy as np
 
 from live2diff_broadcast.config import Profile
-from live2diff_broadcast.engine_process import (
-    EngineProcess,
-    EngineSpec,
-    EngineState,
-    IdentityTranslator,
-    StateEvent,
-)
-from live2diff_broadcast.frames import now_ns
-from live2diff_broadcast.transport import FrameRing, new_run_prefix
+from live2diff_broadcast.engine.translator import IdentityTranslator
+from live2diff_broadcast.media.frames import now_ns
+from live2diff_broadcast.runtime.engine_process import EngineProcess
+from live2diff_broadcast.runtime.messages import EngineSpec, EngineState, StateEvent
+from live2diff_broadcast.runtime.transport import FrameRing, new_run_prefix
 
 SIZES = [(512, 512), (720, 1280)]  # (height, width)
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from live2diff_broadcast.engine.components import Live2DiffComponents, tiny_components
+from tests.devices import test_device
 
 logging.getLogger("diffusers").setLevel(logging.ERROR)
 logging.getLogger("transformers").setLevel(logging.ERROR)
@@ -27,5 +28,5 @@ def tiny(_tiny_master: Live2DiffComponents) -> Live2DiffComponents:
 
 @pytest.fixture
 def tiny64(_tiny_master: Live2DiffComponents) -> Live2DiffComponents:
-    """Tiny components in float64, for exactness tests."""
-    return copy.deepcopy(_tiny_master).to("cpu", torch.float64)
+    """Tiny components in float64, for exactness tests (on LIVE2DIFF_TEST_DEVICE, default cpu)."""
+    return copy.deepcopy(_tiny_master).to(test_device(), torch.float64)

@@ -12,12 +12,12 @@ calls) is logged as an error and recorded in the returned ``BackendReport``
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 import torch
 
+from ..engine.backend_report import BackendReport
 from ..engine.causal_unet import CausalUNet, StreamRunner
 from ..engine.components import Live2DiffComponents
 from ..engine.config import StreamConfig
@@ -41,22 +41,6 @@ class EngineSettings(Protocol):
     cuda_graph: bool
     trt_refit: bool
     onnx_opset: int
-
-
-@dataclass
-class BackendReport:
-    """What runs, for telemetry: ``active`` is the UNet backend actually in use."""
-
-    requested: str
-    active: str = "pytorch"
-    fallback_reason: str | None = None
-    depth: str = "pytorch"
-    vae: str = "pytorch"
-
-    def fall_back(self, what: str, reason: str) -> None:
-        message = f"{what}: {reason}"
-        self.fallback_reason = message if self.fallback_reason is None else f"{self.fallback_reason}; {message}"
-        logger.error("BACKEND FALLBACK -- %s -- running on PyTorch instead", message)
 
 
 def resolve_backend(requested: Backend, device: torch.device) -> str:

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         vae_targets,
     )
     from ..accel.tensorrt_cache import TensorRTCache
-    from ..engine.translator import build_components, resolve_device
+    from ..assembly import build_components, resolve_device
     from ..weights.errors import WeightsError
 
     try:

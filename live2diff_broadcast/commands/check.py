@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Profile, ProfileError, StyleSection, load_profile
-from ..weights.manifest import Requirement, profile_requirements
+from ..weights.manifest import profile_requirements
+from ..weights.requirements import Requirement
 from ..weights.store import Located, Missing, ModelStore
 
 logger = logging.getLogger(__name__)

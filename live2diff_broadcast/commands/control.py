@@ -4,6 +4,10 @@
     live2diff-broadcast control next
     live2diff-broadcast control passthrough on
     live2diff-broadcast control status
+
+Talks HTTP to the control port: ``status`` and ``help`` are GETs, every other command a POST to
+``/command`` with the run's token, read from the token file ``run`` wrote for that port
+(``control/token.py``), or from $LIVE2DIFF_CONTROL_TOKEN / --token.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import socket
+import urllib.error
+import urllib.request
 from typing import Any
 
-from ..control.protocol import HELP, CommandError, parse_command
+from ..control.protocol import HELP, CommandError, Query, parse_command
 from ..control.server import DEFAULT_HOST, DEFAULT_PORT
+from ..control.token import TOKEN_ENV, read_token, token_path
 
 logger = logging.getLogger(__name__)
 
@@ -30,23 +36,48 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--host", default=DEFAULT_HOST, help=f"control server address (default {DEFAULT_HOST})")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"control server port (default {DEFAULT_PORT})")
+    p.add_argument("--token", default=None, help=f"the run's control token (default: ${TOKEN_ENV}, else the token file "
+                   "`run` wrote for this port)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer")
     p.add_argument("words", nargs="+", metavar="COMMAND", help="e.g. 'style anime', 'next', 'status'")
     p.set_defaults(func=run)
 
 
-def send_command(line: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, timeout: float = 5.0) -> dict[str, Any]:
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never send local commands via a proxy
+
+
+class TokenMissing(OSError):
+    """No token for this port: no file (is `run` running as this user?) and no --token / environment."""
+
+
+def send_command(line: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, timeout: float = 5.0,
+                 token: str | None = None) -> dict[str, Any]:
     """One command line -> the server's JSON answer. Raises OSError when nothing listens."""
-    with socket.create_connection((host, port), timeout=timeout) as conn:
-        conn.sendall(line.strip().encode() + b"\n")
-        conn.shutdown(socket.SHUT_WR)
-        with conn.makefile("rb") as answer:
-            reply = answer.readline()
-    if not reply:
-        raise ConnectionError(f"{host}:{port} closed the connection without an answer")
-    data = json.loads(reply)
+    address = f"[{host}]" if ":" in host else host
+    base = f"http://{address}:{port}"
+    command = parse_command(line)
+    if isinstance(command, Query):
+        request = urllib.request.Request(f"{base}/{command.what}", method="GET")
+    else:
+        token = token or read_token(port)
+        if token is None:
+            raise TokenMissing(f"no control token for port {port}: {token_path(port)} does not exist "
+                               f"(set ${TOKEN_ENV} or --token when `run` runs as another user or machine)")
+        request = urllib.request.Request(
+            f"{base}/command", data=json.dumps({"command": line.strip()}).encode(), method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            reply = response.read()
+    except urllib.error.HTTPError as exc:  # 4xx / 5xx still carry the JSON answer
+        reply = exc.read()
+    try:
+        data = json.loads(reply)
+    except ValueError:
+        data = None
     if not isinstance(data, dict):
-        raise ConnectionError(f"{host}:{port} answered {reply!r}, expected a JSON object")
+        raise ConnectionError(f"{base} answered {reply[:200]!r}, expected a JSON object")
     return data
 
 
@@ -58,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
         logger.error("%s", exc)
         return 2
     try:
-        answer = send_command(line, args.host, args.port, args.timeout)
+        answer = send_command(line, args.host, args.port, args.timeout, args.token)
+    except TokenMissing as exc:
+        logger.error("%s", exc)
+        return 2
     except OSError as exc:
         logger.error("cannot reach the control server at %s:%d (%s): is `live2diff-broadcast run` running, "
                      "with the same --control-port?", args.host, args.port, exc)

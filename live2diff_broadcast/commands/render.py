@@ -9,8 +9,10 @@ from pathlib import Path
 
 import cv2
 
+from ..assembly import translator_from_profile
 from ..config import ProfileError, load_profile
-from ..engine.translator import FrameTranslator
+from ..control.timeline import Timeline, TimelineError, load_timeline
+from ..runtime.replay import Replayer
 from ..weights.errors import WeightsError
 
 logger = logging.getLogger(__name__)
@@ -28,14 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", type=Path, default=None, help="show profile TOML (default: built-in tiny preset)")
     p.add_argument("--style", default=None, help="style name from the profile (default: its default style)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many input frames")
+    p.add_argument("--replay", type=Path, default=None, help="timeline.json from 'run --record DIR': apply its "
+                   "control events at their frames (with DIR/input.mkv as IN and a .mkv OUT: the recorded output, bit for bit)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         profile = load_profile(args.profile)
-        style = profile.style(args.style)
-    except (ProfileError, KeyError) as exc:
+        timeline: Timeline | None = load_timeline(args.replay) if args.replay is not None else None
+        style = profile.style(args.style or (timeline.style if timeline is not None else None))
+    except (ProfileError, KeyError, TimelineError) as exc:
         logger.error("%s", exc)
         return 2
     capture = cv2.VideoCapture(str(args.input))
@@ -44,12 +49,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     try:
-        translator = FrameTranslator.from_profile(profile, style)
+        translator = translator_from_profile(profile, style)
     except WeightsError as exc:
         logger.error("%s", exc)
         return 2
+    replayer = None if timeline is None else Replayer(profile, translator, timeline, style.name)
     height, width = translator.size
-    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if args.output.suffix.lower() == ".avi" else "mp4v"))
+    codecs = {".avi": "MJPG", ".mkv": "FFV1"}  # .mkv: lossless
+    fourcc = cv2.VideoWriter_fourcc(*codecs.get(args.output.suffix.lower(), "mp4v"))
     writer = cv2.VideoWriter(str(args.output), fourcc, fps, (width, height))
     if not writer.isOpened():
         logger.error("%s: cannot write a video here (try .mp4 or .avi)", args.output)
@@ -61,13 +68,17 @@ def run(args: argparse.Namespace) -> int:
             ok, bgr = capture.read()
             if not ok:
                 break
+            outputs = [] if replayer is None else replayer.before(count_in)
             count_in += 1
-            for _, rgb in translator.push(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)):
+            for _, rgb in outputs + translator.push(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)):
                 writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
                 count_out += 1
         for _, rgb in translator.flush():
             writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
             count_out += 1
+    except TimelineError as exc:
+        logger.error("%s", exc)
+        return 2
     finally:
         capture.release()
         writer.release()

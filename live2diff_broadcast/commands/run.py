@@ -11,15 +11,20 @@ from pathlib import Path
 from types import FrameType
 
 from ..config import Profile, ProfileError, load_profile
+from ..config.watch import ProfileWatcher
 from ..control.actions import ProfileReloaded
 from ..control.bus import ControlBus
+from ..control.dock import dock_controls
 from ..control.hotkeys import HotkeyControl, profile_key_bindings
+from ..control.obs_bridge import ObsBridge, start_obs_bridge
+from ..control.osc import DEFAULT_HOST as OSC_HOST
+from ..control.osc import DEFAULT_PORT as OSC_PORT
+from ..control.osc import OscControl
 from ..control.server import DEFAULT_HOST, DEFAULT_PORT, ControlServer
 from ..control.terminal import TerminalControl
 from ..plugin_api import PluginError, PluginRegistry, Sink, Source, discover_plugins
-from ..profile_watch import ProfileWatcher
-from ..supervisor import Supervisor, SupervisorOptions
-from ..telemetry import Telemetry
+from ..runtime.supervisor import Supervisor, SupervisorOptions
+from ..runtime.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +44,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-overlay", action="store_true", help="no status text on passthrough frames")
     p.add_argument("--status-interval", type=float, default=0.5, help="seconds between status lines on stderr")
     c = p.add_argument_group("live controls")
-    c.add_argument("--control-host", default=DEFAULT_HOST,
-                   help=f"control server address (default {DEFAULT_HOST}: this machine only; 0.0.0.0 opens it to the network)")
-    c.add_argument("--control-port", type=int, default=DEFAULT_PORT, help=f"control server port (default {DEFAULT_PORT})")
+    c.add_argument("--control-host", default=None,
+                   help=f"control server address (default: the profile's control.host, {DEFAULT_HOST}: this machine only)")
+    c.add_argument("--control-port", type=int, default=None,
+                   help=f"control server port (default: the profile's control.port, {DEFAULT_PORT})")
     c.add_argument("--no-control-server", action="store_true", help="no control server")
     c.add_argument("--no-hotkeys", action="store_true", help="no global hotkeys")
     c.add_argument("--no-terminal-keys", action="store_true", help="ignore keys typed in this terminal")
     c.add_argument("--no-watch", action="store_true", help="do not apply profile edits while running")
+    c.add_argument("--no-obs", action="store_true", help="do not follow OBS's program scene even if [obs] is enabled")
+    c.add_argument("--osc", action="store_true", help=f"listen for OSC (/live2diff/style NAME, /live2diff/blend A B T, "
+                   f"/live2diff/lora NAME W, /live2diff/passthrough 0|1) on UDP {OSC_HOST}:{OSC_PORT}")
+    c.add_argument("--osc-host", default=OSC_HOST, help=f"OSC address (default {OSC_HOST}; anything else is open to "
+                   "the network, without authentication)")
+    c.add_argument("--osc-port", type=int, default=OSC_PORT, help=f"OSC UDP port (default {OSC_PORT})")
+    p.add_argument("--record", type=Path, default=None, metavar="DIR", help="record the engine's input and output "
+                   "(lossless .mkv) and a JSON timeline of every control event; replay with "
+                   "'render DIR/input.mkv OUT.mkv --replay DIR/timeline.json'")
     p.set_defaults(func=run)
 
 
@@ -78,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             model="passthrough" if args.passthrough_model else "diffusion",
             overlay=not args.no_overlay,
             log_level=logging.getLogger().level,
+            record_dir=None if args.record is None else str(args.record),
         ),
         telemetry=telemetry,
         controls=controls,
@@ -114,9 +130,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_controls(args: argparse.Namespace, supervisor: Supervisor) -> list[HotkeyControl | TerminalControl | ControlServer]:
-    """Hotkeys, terminal keys and the control server, each optional; one failing never stops the others."""
-    started: list[HotkeyControl | TerminalControl | ControlServer] = []
+def _start_controls(
+    args: argparse.Namespace, supervisor: Supervisor
+) -> list[HotkeyControl | TerminalControl | ControlServer | ObsBridge | OscControl]:
+    """Hotkeys, terminal keys, the control server, OSC and the OBS bridge, each optional; one failing never stops the others."""
+    started: list[HotkeyControl | TerminalControl | ControlServer | ObsBridge | OscControl] = []
     bus = supervisor.controls
     if not args.no_hotkeys:
         hotkeys = HotkeyControl(bus, profile_key_bindings(supervisor.profile))
@@ -133,12 +151,25 @@ def _start_controls(args: argparse.Namespace, supervisor: Supervisor) -> list[Ho
         if terminal.start():
             started.append(terminal)
     if not args.no_control_server:
-        server = ControlServer(bus, supervisor.status, args.control_host, args.control_port)
+        section = supervisor.profile.control
+        host = args.control_host if args.control_host is not None else section.host
+        port = args.control_port if args.control_port is not None else section.port
+        server = ControlServer(bus, supervisor.status, host, port, controls=lambda: dock_controls(supervisor.profile),
+                               port_field="--control-port" if args.control_port is not None else "control.port")
         try:
             server.start()
             started.append(server)
         except OSError as exc:
-            logger.error("%s; the hotkeys and terminal keys still work", exc)
+            logger.error("%s; the show goes on: hotkeys and terminal keys still work", exc)
+    if args.osc:
+        osc = OscControl(bus, args.osc_host, args.osc_port)
+        try:
+            osc.start()
+            started.append(osc)
+        except OSError as exc:
+            logger.error("%s; the other controls still work", exc)
+    if supervisor.profile.obs.enabled and not args.no_obs:
+        started.append(start_obs_bridge(supervisor))
     return started
 
 

@@ -1,6 +1,6 @@
 """Typed control actions, their results, and the events the supervisor publishes.
 
-Every action is stamped with ``at_ns`` (monotonic ns, ``frames.now_ns``) at the control input
+Every action is stamped with ``at_ns`` (monotonic ns, ``media.frames.now_ns``) at the control input
 that created it (the hotkey callback, the terminal key, the server line), so the time from a key
 press to the first frame in the new style can be measured end to end. ``origin`` names that input.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..frames import now_ns
+from ..media.frames import now_ns
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,23 @@ class _Action:
 @dataclass(frozen=True)
 class SelectStyle(_Action):
     name: str
+
+
+@dataclass(frozen=True)
+class BlendStyles(_Action):
+    """A fader between two styles on the same models: ``t`` 0 = style ``a``, 1 = style ``b`` (held until changed)."""
+
+    a: str
+    b: str
+    t: float
+
+
+@dataclass(frozen=True)
+class SetLoraWeight(_Action):
+    """A LoRA fader: the style LoRA ``name`` (its file's stem or its index) at ``weight`` in [0, 1], no reload."""
+
+    name: str
+    weight: float
 
 
 @dataclass(frozen=True)
@@ -51,13 +68,14 @@ class Quit(_Action):
 
 @dataclass(frozen=True)
 class ReloadProfile(_Action):
-    """A saved profile that validated (profile_watch); the supervisor applies it between frames."""
+    """A saved profile that validated (config/watch.py); the supervisor applies it between frames."""
 
     profile: Any  # config.Profile
     path: str = ""
 
 
-Action = SelectStyle | NextStyle | PreviousStyle | TogglePassthrough | Rewarm | Quit | ReloadProfile
+Action = (SelectStyle | NextStyle | PreviousStyle | TogglePassthrough | Rewarm | Quit | ReloadProfile | BlendStyles
+          | SetLoraWeight)
 STYLE_ACTIONS = (SelectStyle, NextStyle, PreviousStyle)
 
 

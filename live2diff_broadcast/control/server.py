@@ -1,44 +1,72 @@
-"""A small local control endpoint for Stream Deck, Streamer.bot, scripts: line-based TCP and HTTP
-on the same port, 127.0.0.1 only unless the user asks for another address.
+"""The local control port: HTTP + WebSocket (``app.py``) served by uvicorn in a background thread.
 
-TCP: send one command per line (see ``protocol``), get one JSON object per line back::
+127.0.0.1 only unless the profile's ``control.host`` says otherwise (then a loud warning). One
+port serves the OBS dock page (``GET /``), ``/status``, POST commands and the dock's WebSocket;
+see ``app.py`` for the routes and ``guard.py`` for who may use them.
 
-    $ printf 'style anime\\nstatus\\n' | nc 127.0.0.1 7878
+The old line-based TCP protocol on the same port is gone: it could not carry a token or an
+Origin check without growing its own framing and auth, and every tool it served (Stream Deck,
+Streamer.bot, scripts, the ``control`` command) can send an HTTP POST with a header.
 
-HTTP (for tools that only do web requests): ``GET /style/anime``, ``/next``, ``/prev``,
-``/passthrough/on``, ``/rewarm``, ``/status``; the answer is the same JSON object, with status
-200 (done), 400 (not a command) or 409 (refused, e.g. an unknown style).
+Bounds (a flood must not take the show down): request heads are capped by h11 (16 KiB), bodies
+by the app (16 KiB), WebSocket messages at 64 KiB, at most 512 connections at once (more get
+503), idle keep-alive connections are closed after 5 s. The server runs its own event loop in
+a daemon thread; ``stop()`` shuts it down within ~2 s and removes the token file.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
-import json
 import logging
-import socketserver
+import socket
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
+import uvicorn
+
+from .app import ControlApp
 from .bus import ControlBus
-from .protocol import HELP, CommandError, Query, parse_command
+from .guard import allowed_hosts
+from .token import new_token, remove_token, write_token
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7878
-_HTTP_VERBS = ("GET ", "POST ", "HEAD ")
+MAX_CONNECTIONS = 512
+WS_MAX_BYTES = 64 * 1024
 
 
-class _Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
+def _no_controls() -> dict[str, Any]:
+    return {}
+
+
+class _Throttle(logging.Filter):
+    """uvicorn logs every malformed request ("Invalid HTTP request received."): one per message per 10 s."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        super().__init__()
+        self.every_s, self._last = every_s, dict[str, float]()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now, key = time.monotonic(), str(record.msg)
+        if now - self._last.get(key, -self.every_s) < self.every_s:
+            return False
+        self._last[key] = now
+        return True
+
+
+_uvicorn_log = logging.getLogger("uvicorn.error")
+_uvicorn_log.addFilter(_Throttle())
+_uvicorn_log.setLevel(logging.WARNING)  # its INFO lines (started, shutting down) would repeat ours
 
 
 class ControlServer:
-    """``start()`` binds and serves in a daemon thread; ``stop()`` is idempotent."""
+    """``start()`` binds (OSError naming the port when it cannot) and serves; ``stop()`` is idempotent."""
 
     def __init__(
         self,
@@ -47,110 +75,102 @@ class ControlServer:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         result_timeout_s: float = 2.0,
+        controls: Callable[[], dict[str, Any]] = _no_controls,
+        token: str | None = None,
+        port_field: str = "control.port",
     ) -> None:
         self.bus, self.status, self.host, self.port = bus, status, host, port
-        self.result_timeout_s = result_timeout_s
-        self._server: _Server | None = None
+        self.token = token or new_token()
+        self.port_field = port_field
+        self.token_file: Path | None = None
+        self._bound_port = port
+        self.app = ControlApp(bus, status, controls, self.token, lambda: allowed_hosts(self.host, self._bound_port),
+                              result_timeout_s)
+        self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._unsubscribe: Callable[[], None] | None = None
 
     @property
     def address(self) -> tuple[str, int]:
         """(host, port) actually bound (port 0 -> the one the OS chose)."""
-        if self._server is None:
-            return self.host, self.port
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
+        return self.host, self._bound_port
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else (f"[{self.host}]" if ":" in self.host else self.host)
+        return f"http://{host}:{self._bound_port}/"
 
     def start(self) -> tuple[str, int]:
-        owner = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            timeout = 30.0  # an idle client is dropped
-
-            def handle(self) -> None:
-                owner._serve(self)
-
-        try:
-            server = _Server((self.host, self.port), Handler)
-        except OSError as exc:
-            raise OSError(
-                f"control server cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); "
-                "choose another --control-port, or --no-control-server"
-            ) from exc
+        sock = self._bind()
+        self._bound_port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            self.app.asgi, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio",
+            ws_max_size=WS_MAX_BYTES, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=5,
+            timeout_graceful_shutdown=1, server_header=False,
+        )
+        server = uvicorn.Server(config)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="control-server", daemon=True)
+        self._thread = threading.Thread(target=self._serve, args=(server, sock), name="control-server", daemon=True)
         self._thread.start()
+        for _ in range(500):  # up to 5 s for the loop to start
+            if server.started or not self._thread.is_alive():
+                break
+            threading.Event().wait(0.01)
+        if not server.started:
+            self.stop()
+            raise OSError(f"control server on {self.host}:{self._bound_port} did not start (see the log above)")
+        self._unsubscribe = self.bus.subscribe(self.app.changed)
+        self.token_file = write_token(self.token, self._bound_port)
         host, port = self.address
         if not _is_loopback(host):
-            logger.warning("control server on %s:%d is reachable from other machines: anyone who can reach it "
-                           "can switch styles (use --control-host 127.0.0.1 to keep it local)", host, port)
-        logger.info("control server listening on %s:%d (try: live2diff-broadcast control --port %d status)", host, port, port)
+            logger.warning("!!! control server on %s:%d is reachable from OTHER MACHINES (profile control.host): anyone "
+                           "who can reach it and has the token can switch styles; set control.host = \"127.0.0.1\" "
+                           "to keep it local !!!", host, port)
+        logger.info("control server: %s (OBS dock: Docks > Custom Browser Docks, this URL); token in %s "
+                    "(try: live2diff-broadcast control --port %d status)", self.url, self.token_file, port)
         return host, port
 
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if hasattr(socket, "SO_REUSEADDR") and not hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart while old sockets linger
+            sock.bind((self.host, self.port))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            raise OSError(
+                f"control server cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); another program "
+                f"(or another `run`) uses it: set another {self.port_field} in the profile (or --control-port)"
+            ) from exc
+        sock.setblocking(False)
+        return sock
+
+    @staticmethod
+    def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except Exception:
+            logger.exception("control server stopped with an error; the show goes on without it")
+        finally:
+            sock.close()
+
     def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=2.0)
+            self._thread.join(timeout=5.0)
+            if self._thread.is_alive():
+                logger.warning("control server thread did not stop within 5 s")
             self._thread = None
-
-    # --- one connection --------------------------------------------------------------------------
-
-    def _serve(self, handler: socketserver.StreamRequestHandler) -> None:
-        try:
-            first = handler.rfile.readline(4096).decode("utf-8", "replace")
-            if first.startswith(_HTTP_VERBS):
-                self._serve_http(handler, first)
-                return
-            line = first
-            while line:
-                if line.strip():
-                    _, body = self.execute(line)
-                    handler.wfile.write(json.dumps(body).encode() + b"\n")
-                    handler.wfile.flush()
-                line = handler.rfile.readline(4096).decode("utf-8", "replace")
-        except (TimeoutError, ConnectionError):
-            pass  # the client went away or idled out
-
-    def _serve_http(self, handler: socketserver.StreamRequestHandler, request_line: str) -> None:
-        while handler.rfile.readline(4096).strip():  # headers: not needed
-            pass
-        parts = request_line.split()
-        path = unquote(parts[1] if len(parts) > 1 else "/").split("?", 1)[0].strip("/")
-        words = path.split("/", 1)
-        status, body = self.execute(" ".join(words) if path else "help")
-        data = json.dumps(body).encode() + b"\n"
-        reason = {200: "OK", 400: "Bad Request", 409: "Conflict", 503: "Service Unavailable"}[status]
-        head = (
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-            "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
-        )
-        handler.wfile.write(head.encode() + (b"" if request_line.startswith("HEAD ") else data))
-        handler.wfile.flush()
-
-    def execute(self, line: str) -> tuple[int, dict[str, Any]]:
-        """One command -> (HTTP-like status, JSON body)."""
-        try:
-            command = parse_command(line, origin="server")
-        except CommandError as exc:
-            return 400, {"ok": False, "error": str(exc)}
-        if isinstance(command, Query):
-            if command.what == "help":
-                return 200, {"ok": True, "help": HELP}
-            return 200, {"ok": True, "status": self.status()}
-        future = self.bus.post(command)
-        try:
-            result = future.result(timeout=self.result_timeout_s)
-        except FutureTimeout:
-            return 503, {"ok": False, "error": f"no answer from the broadcast within {self.result_timeout_s:.1f} s"}
-        body: dict[str, Any] = {"ok": result.ok, "message": result.message}
-        if result.style is not None:
-            body["style"] = result.style
-        if result.passthrough is not None:
-            body["passthrough"] = result.passthrough
-        return (200 if result.ok else 409), body
+        if self.token_file is not None:
+            remove_token(self.token_file)
+            self.token_file = None
 
 
 def _is_loopback(host: str) -> bool:

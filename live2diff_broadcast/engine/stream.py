@@ -22,6 +22,7 @@ compiled / onnxruntime / TensorRT runner built on it; warmup and sequential call
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .blend import BlendedNoise, BlendEnd, BlendPoint
 from .causal_unet import CausalUNet, RunnerFactory, StreamRunner
 from .components import Live2DiffComponents
 from .config import StreamConfig
@@ -75,6 +77,7 @@ class Live2DiffStream:
         self.device, self.dtype = torch.device(device), dtype
         self.codec = LatentCodec(components.vae)
         self.text_embeds: torch.Tensor | None = None  # (1, L, D)
+        self.prompt = ""  # the prompt of the settled style (set_prompt / adopt)
         self.timer = StageTimer(self.device)  # enable with stream.timer.enabled = True
         self.runner_factory: RunnerFactory | None = None  # set by accelerate()
         self.runner_calls = 0  # pipelined calls made through ``runner``
@@ -113,7 +116,7 @@ class Live2DiffStream:
     def _build_style(self, config: StreamConfig) -> None:
         """The cheap per-style parts: noise and prompt encoding."""
         latent_shape = (4, config.height // 8, config.width // 8)
-        self.noise = NoiseSource(config.seed, config.noise_mode, latent_shape, self.device, self.dtype)
+        self.noise: NoiseSource | BlendedNoise = NoiseSource(config.seed, config.noise_mode, latent_shape, self.device, self.dtype)
         c = self.components
         self.prompts = PromptEncoder(c.tokenizer, c.text_encoder, config.clip_skip, config.prompt_template)
 
@@ -175,6 +178,30 @@ class Live2DiffStream:
     def set_prompt(self, prompt: str) -> None:
         """Encode a new prompt. Call ``rewarm`` after it so the sinks take on the new style."""
         self.text_embeds = self.prompts(prompt).to(self.device, self.dtype)
+        self.prompt = prompt
+
+    def set_blend(self, point: BlendPoint) -> None:
+        """Run the next frames at a blend point (``engine/blend.py``): its embeddings, noise and steps.
+
+        No re-warm and no pipeline clear: the KV cache stays valid (same step count, so the same
+        slots); frames in flight continue at the new steps' coefficients. The sinks keep the style
+        they were warmed in until a re-warm (``settle``), the rolling window refreshes by itself."""
+        if len(point.t_index_list) != self.config.num_steps:
+            raise ValueError(f"a blend point needs {self.config.num_steps} denoising steps, got {list(point.t_index_list)}")
+        self.text_embeds = point.embeds.to(self.device, self.dtype)
+        self.noise = point.noise
+        if point.t_index_list != self.config.t_index_list:
+            self.config = dataclasses.replace(self.config, t_index_list=point.t_index_list)
+            self.schedule = StreamSchedule(
+                self.components.scheduler, point.t_index_list, self.config.num_schedule_steps, self.device, self.dtype
+            )
+
+    def adopt(self, end: BlendEnd) -> None:
+        """Become style ``end`` without a re-warm (a crossfade that lets the window refresh): its
+        config, noise, prompt encoder and embeddings; the cache and the pipeline stay."""
+        self.set_blend(BlendPoint(1.0, end.embeds, end.noise, end.config.t_index_list))
+        self.config, self.prompt = end.config, end.prompt
+        self._build_style(end.config)
 
     @torch.no_grad()
     def push(self, image: torch.Tensor) -> list[StreamOutput]:

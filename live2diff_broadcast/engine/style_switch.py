@@ -38,8 +38,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from diffusers.models.attention_processor import AttnProcessor
 
-from ..engine_process import SetStyle
-from ..frames import now_ns
+from ..media.frames import now_ns
 from .attention import temporal_attentions
 from .components import Live2DiffComponents
 from .config import StreamConfig
@@ -47,12 +46,29 @@ from .config import StreamConfig
 logger = logging.getLogger(__name__)
 
 Outputs = list[tuple[int, np.ndarray]]
+
+
+class StyleRequest(Protocol):
+    """What a switch needs (the engine process's ``SetStyle`` message is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def prompt(self) -> str: ...
+    @property
+    def config(self) -> StreamConfig: ...
+    @property
+    def models(self) -> dict[str, Any]: ...  # ModelsSection.model_dump(): equal dicts mean the same weights
+    @property
+    def request_id(self) -> int: ...
+    @property
+    def at_ns(self) -> int: ...  # control input time, carried into the events
 LoadFn = Callable[[dict[str, Any], Live2DiffComponents], Live2DiffComponents]
 
 
 @dataclass
 class SwitchReport:
-    request: SetStyle
+    request: StyleRequest
     status: Literal["preparing", "applied", "failed"]
     outputs: Outputs = field(default_factory=list)  # frames the re-warm completed, new style
     from_index: int = 0  # first output frame index in the new style
@@ -68,6 +84,7 @@ class Switchable(Protocol):
     @property
     def components(self) -> Live2DiffComponents: ...
     def set_style(self, config: StreamConfig, prompt: str, components: Live2DiffComponents | None = None) -> Outputs: ...
+    def crossfade(self, config: StreamConfig, prompt: str, frames: int, settle: Any = "rewarm") -> None: ...
 
 
 def models_key(models: dict[str, Any]) -> str:
@@ -110,12 +127,12 @@ class StyleSwitcher:
         self.translator, self.load, self.cache_size = translator, load, cache_size
         self.current_key = models_key(models)
         self.cache: OrderedDict[str, Live2DiffComponents] = OrderedDict()  # oldest first
-        self.wanted: SetStyle | None = None
+        self.wanted: StyleRequest | None = None
         self.loading: _Load | None = None
         self.coalesced = 0  # requests replaced by a later one before they were applied
         self._announced: int | None = None  # request_id whose "preparing" was reported
 
-    def request(self, request: SetStyle) -> None:
+    def request(self, request: StyleRequest) -> None:
         """Ask for ``request``'s style; replaces any request not applied yet (the last one wins)."""
         if self.wanted is not None:
             self.coalesced += 1
@@ -172,11 +189,14 @@ class StyleSwitcher:
         self._cache_put(load.key, load.result)  # superseded meanwhile: kept for a switch back
         return []
 
-    def _apply(self, request: SetStyle, components: Live2DiffComponents | None, prepare_ms: float, cached: bool) -> SwitchReport:
+    def _apply(self, request: StyleRequest, components: Live2DiffComponents | None, prepare_ms: float, cached: bool) -> SwitchReport:
         self.wanted = None
         from_index = self.translator.last_emitted + 1
         previous = self.translator.components
         started = now_ns()
+        if components is None and self._crossfade(request):
+            logger.info("engine: style %r fading in over %d frames", request.name, getattr(request, "crossfade_frames", 0))
+            return SwitchReport(request, "applied", [], from_index, prepare_ms, 0.0, cached)
         outputs = self.translator.set_style(request.config, request.prompt, components)
         rewarm_ms = (now_ns() - started) / 1e6
         if components is not None:
@@ -186,6 +206,18 @@ class StyleSwitcher:
                     "in place" if components is None else "cached models" if cached else f"models prepared in {prepare_ms:.0f} ms",
                     rewarm_ms, "" if outputs else "; fewer recent frames than warmup: warming up afresh")
         return SwitchReport(request, "applied", outputs, from_index, prepare_ms, rewarm_ms, cached)
+
+    def _crossfade(self, request: StyleRequest) -> bool:
+        """Start a crossfade if the request asks for one and the styles can blend (else False: cut)."""
+        frames = int(getattr(request, "crossfade_frames", 0))
+        if frames <= 0:
+            return False
+        try:
+            self.translator.crossfade(request.config, request.prompt, frames, getattr(request, "settle", "rewarm"))
+        except ValueError as exc:
+            logger.warning("engine: style %r cannot crossfade (%s); cutting instead", request.name, exc)
+            return False
+        return True
 
     def _cache_put(self, key: str, components: Live2DiffComponents) -> None:
         self.cache[key] = components

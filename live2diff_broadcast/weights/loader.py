@@ -29,6 +29,7 @@ from .denoiser import assemble_unet, cast, expected_unet_shapes
 from .errors import CorruptCheckpointError
 from .files import StateDict, read_state_dict
 from .keys import check_keys, normalize_clip_keys, shapes_of
+from .kohya_names import SD15_LAYERS_PER_BLOCK
 from .live2diff_ckpt import expected_motion_shapes, load_live2diff_weights, motion_adapter_config
 from .lora import LoraFile, merge_loras, parse_lora
 from .manifest import profile_requirements
@@ -127,7 +128,7 @@ def _load_denoiser_and_text(
                        live2diff_path, len(live2diff.spatial))
     live2diff.spatial = {}
     # 3. LoRAs: LCM first (at weight 1), then the style LoRAs, every one checked before any merge
-    loras = _read_loras(models, located)
+    loras = _read_loras(models, located, int(unet_config.get("layers_per_block", SD15_LAYERS_PER_BLOCK)))
     if loras:
         with measure("LoRA merge"):
             merged = merge_loras(loras, {"unet": spatial, "text_encoder": text})
@@ -140,14 +141,16 @@ def _load_denoiser_and_text(
     return unet, text_encoder
 
 
-def _read_loras(models: ModelsSection, located: Mapping[str, Located]) -> list[LoraFile]:
+def _read_loras(models: ModelsSection, located: Mapping[str, Located], layers_per_block: int) -> list[LoraFile]:
+    """The LCM-LoRA then the style LoRAs; ``layers_per_block`` places original-SD block names."""
     loras = []
     if "lcm_lora" in located:
         path = located["lcm_lora"].file("pytorch_lora_weights.safetensors")
-        loras.append(parse_lora(read_state_dict(path, models.allow_unsafe_pickle), path, 1.0))
+        loras.append(parse_lora(read_state_dict(path, models.allow_unsafe_pickle), path, 1.0, layers_per_block=layers_per_block))
     for i, spec in enumerate(models.loras):
         path = located[f"lora:{i}"].root
-        loras.append(parse_lora(read_state_dict(path, models.allow_unsafe_pickle), path, spec.weight))
+        state = read_state_dict(path, models.allow_unsafe_pickle)
+        loras.append(parse_lora(state, path, spec.weight, layers_per_block=layers_per_block))
     return loras
 
 

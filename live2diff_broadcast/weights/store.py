@@ -16,7 +16,7 @@ from pathlib import Path
 from huggingface_hub import HfApi, hf_hub_download, try_to_load_from_cache
 
 from .errors import MissingWeightsError
-from .manifest import Requirement
+from .requirements import Requirement
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ import torch
 
 from live2diff_broadcast.accel.backend import BackendReport, FallbackRunner
 from live2diff_broadcast.accel.geometry import analytic_kv_bytes, layer_geometry
+from live2diff_broadcast.assembly import translator_from_profile
 from live2diff_broadcast.config import EngineSection, Profile
 from live2diff_broadcast.engine.config import CausalWindow, StreamConfig
 from live2diff_broadcast.engine.stream import Live2DiffStream
-from live2diff_broadcast.engine.translator import FrameTranslator
 
 from ..engine.helpers import frames, make_stream, run
 
@@ -34,7 +34,7 @@ def _camera(count: int) -> list[np.ndarray]:
 def test_missing_tensorrt_falls_back_to_pytorch_loudly_and_streams(tmp_path, monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import tensorrt -> ImportError, even where installed
     with caplog.at_level(logging.ERROR):
-        translator = FrameTranslator.from_profile(_profile(tmp_path, backend="tensorrt", depth_backend="pytorch",
+        translator = translator_from_profile(_profile(tmp_path, backend="tensorrt", depth_backend="pytorch",
                                                            vae_backend="pytorch"))
     assert translator.active_backend == "pytorch"
     assert "TensorRT is not installed" in translator.backend_fallback_reason
@@ -47,10 +47,10 @@ def test_missing_tensorrt_falls_back_to_pytorch_loudly_and_streams(tmp_path, mon
 
 def test_onnxruntime_backend_from_the_profile_matches_pytorch(tmp_path):
     torch.manual_seed(0)
-    ort = FrameTranslator.from_profile(_profile(tmp_path, backend="onnxruntime"))
+    ort = translator_from_profile(_profile(tmp_path, backend="onnxruntime"))
     assert (ort.active_backend, ort.backend.depth, ort.backend.vae) == ("onnxruntime", "onnxruntime", "onnxruntime")
     assert ort.backend_fallback_reason is None
-    eager = FrameTranslator.from_profile(_profile(tmp_path, backend="pytorch"))
+    eager = translator_from_profile(_profile(tmp_path, backend="pytorch"))
     assert eager.active_backend == "pytorch" and eager.backend.depth == "pytorch"
     cam = _camera(12)
     a = [o for f in cam for o in ort.push(f)]
@@ -62,7 +62,7 @@ def test_onnxruntime_backend_from_the_profile_matches_pytorch(tmp_path):
 
 
 def test_auto_is_eager_pytorch_on_cpu(tmp_path):
-    translator = FrameTranslator.from_profile(_profile(tmp_path))
+    translator = translator_from_profile(_profile(tmp_path))
     assert translator.active_backend == "pytorch" and translator.backend_fallback_reason is None
 
 
@@ -107,7 +107,7 @@ def test_kv_cache_allocated_size_equals_analytic_size(tiny, size, n):
 
 def test_runner_follows_the_stream_to_a_new_step_count(tmp_path):
     """reconfigure() to another step count re-binds the UNet: the onnxruntime runner is rebuilt for it."""
-    translator = FrameTranslator.from_profile(_profile(tmp_path, backend="onnxruntime", depth_backend="pytorch",
+    translator = translator_from_profile(_profile(tmp_path, backend="onnxruntime", depth_backend="pytorch",
                                                        vae_backend="pytorch"))
     stream = translator.stream
     if not hasattr(stream, "reconfigure"):

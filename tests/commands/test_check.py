@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from live2diff_broadcast.cli import main
-from live2diff_broadcast.weights.manifest import DPT_FILES, SD15_FILES, TAESD_FILES
+from live2diff_broadcast.weights.requirements import DPT_FILES, SD15_FILES, TAESD_FILES
 
 REPO = Path(__file__).resolve().parents[2]
 

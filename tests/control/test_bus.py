@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from live2diff_broadcast.control import ActionResult, ControlBus, NextStyle, SelectStyle, StyleApplied
-from live2diff_broadcast.frames import now_ns
+from live2diff_broadcast.media.frames import now_ns
 
 
 def test_actions_come_out_in_order_with_their_press_time() -> None:

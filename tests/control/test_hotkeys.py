@@ -9,7 +9,7 @@ import pytest
 from live2diff_broadcast.config import Profile
 from live2diff_broadcast.control import ControlBus, NextStyle, Rewarm, SelectStyle, TogglePassthrough
 from live2diff_broadcast.control.hotkeys import HotkeyControl, KeyBinding, profile_key_bindings
-from live2diff_broadcast.frames import now_ns
+from live2diff_broadcast.media.frames import now_ns
 from tests.control.conftest import FakeKeyboard, collect, wait_for
 
 

@@ -17,7 +17,7 @@ from live2diff_broadcast.config import Profile
 from live2diff_broadcast.control.hotkeys import HotkeyControl
 from live2diff_broadcast.control.server import ControlServer
 from live2diff_broadcast.control.terminal import TerminalControl
-from live2diff_broadcast.supervisor import Supervisor
+from live2diff_broadcast.runtime.supervisor import Supervisor
 from tests.control.conftest import wait_for
 
 

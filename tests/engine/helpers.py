@@ -37,13 +37,14 @@ def make_stream(
     n: int,
     pipelined: bool = True,
     dtype: torch.dtype | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     **config: object,
 ) -> Live2DiffStream:
-    """A 64x64 stream with ``n`` denoising steps, prompt set; ``dtype`` defaults to the components'
-    (tiny: float32, tiny64: float64); ``config``: further StreamConfig fields (seed, causal, ...)."""
-    if dtype is None:
-        dtype = next(components.unet.parameters()).dtype
+    """A 64x64 stream with ``n`` denoising steps, prompt set; ``dtype`` and ``device`` default to the
+    components' (tiny: float32, tiny64: float64); ``config``: further StreamConfig fields (seed, causal, ...)."""
+    param = next(components.unet.parameters())
+    dtype = param.dtype if dtype is None else dtype
+    device = param.device if device is None else device
     stream_config = StreamConfig(height=64, width=64, t_index_list=T_INDEX[n], **config)  # type: ignore[arg-type]
     stream = Live2DiffStream(components, stream_config, device=device, dtype=dtype, pipelined=pipelined)
     stream.set_prompt("a cartoon dog")

@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
+from live2diff_broadcast.assembly import translator_from_profile
 from live2diff_broadcast.config import Profile
-from live2diff_broadcast.engine.translator import FrameTranslator
 
 
 def test_translator_emits_every_frame_once_with_model_size(caplog):
     profile = Profile(engine={"width": 64, "height": 64})
     with caplog.at_level("WARNING"):
-        translator = FrameTranslator.from_profile(profile)
+        translator = translator_from_profile(profile)
     assert "MEANINGLESS" in caplog.text  # the tiny preset says loudly what it is
     rng = np.random.default_rng(0)
     got = []
@@ -26,7 +26,7 @@ def test_unknown_style_is_a_clear_error():
 
 def test_the_real_preset_loads_the_chosen_style_s_own_checkpoint(monkeypatch):
     """render/run start in a style: its style_checkpoint and LoRAs, not only [models], are loaded."""
-    from live2diff_broadcast.engine import translator
+    from live2diff_broadcast import assembly
     from live2diff_broadcast.weights import loader
 
     seen = []
@@ -38,7 +38,7 @@ def test_the_real_preset_loads_the_chosen_style_s_own_checkpoint(monkeypatch):
             {"name": "toon", "prompt": "y", "style_checkpoint": "/models/toon.safetensors"},
         ],
     )
-    assert translator.build_components(profile, profile.style("toon")) == "components"
+    assert assembly.build_components(profile, profile.style("toon")) == "components"
     assert seen[0].style_checkpoint == "/models/toon.safetensors"
-    translator.build_components(profile, profile.style("plain"))
+    assembly.build_components(profile, profile.style("plain"))
     assert seen[1].style_checkpoint is None

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from live2diff_broadcast.frames import Frame
+from live2diff_broadcast.media.frames import Frame
 from live2diff_broadcast.plugin_api import EndOfStream, PluginError
 from plugins.file_sink import FileSink
 from plugins.file_source import FileSource

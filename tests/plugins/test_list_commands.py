@@ -11,7 +11,7 @@ import pytest
 
 from live2diff_broadcast import plugin_api
 from live2diff_broadcast.cli import main
-from live2diff_broadcast.frames import Frame
+from live2diff_broadcast.media.frames import Frame
 from live2diff_broadcast.plugin_api import SOURCE_GROUP
 
 

@@ -113,12 +113,12 @@ def test_failed_style_switch_leaves_the_running_model_intact(model_zoo: Zoo, ref
 
 
 def test_translator_builds_the_live2diff_preset(model_zoo: Zoo, monkeypatch: pytest.MonkeyPatch) -> None:
-    from live2diff_broadcast.engine import translator
+    from live2diff_broadcast import assembly
     from live2diff_broadcast.weights import loader
 
     real = loader.load_components
     monkeypatch.setattr(loader, "load_components", lambda models, store=None, options=None: real(models, model_zoo.store(), TINY_OPTIONS))
     profile = Profile(models=model_zoo.models())
-    got = translator.build_components(profile)
+    got = assembly.build_components(profile)
     assert got.random_weights is False
     assert_same_params(got.unet, model_zoo.components.unet)

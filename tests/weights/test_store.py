@@ -11,7 +11,8 @@ import pytest
 from live2diff_broadcast.config import ModelsSection
 from live2diff_broadcast.weights.errors import MissingWeightsError
 from live2diff_broadcast.weights.loader import load_components
-from live2diff_broadcast.weights.manifest import profile_requirements, requirement
+from live2diff_broadcast.weights.manifest import profile_requirements
+from live2diff_broadcast.weights.requirements import requirement
 from live2diff_broadcast.weights.source import parse_source
 from live2diff_broadcast.weights.store import Located, ModelStore
 

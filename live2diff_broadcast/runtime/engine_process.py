@@ -1,0 +1,323 @@
+"""The engine process: owns the models, turns input-ring frames into output-ring frames.
+
+Child side (``engine_main``), per input frame:
+  1. read the newest frame from the input ring (older ones are dropped and counted);
+  2. remember its pts_ns / seq under the translator's input index (pushes counted from 0);
+  3. push it through the translator (warmup: nothing for ``warmup`` frames, then one out per in);
+  4. write each output to the output ring with the ORIGINAL pts_ns and seq of its input;
+  5. report the frame (latency = now - pts_ns, compute time) and state changes as events.
+
+Control messages (``messages.py``: ``SetStyle``, ``SetPrompt``, ``RewarmSinks``, ``Reset``, ``Flush``, ``Stop``) are
+handled between frames; style switches follow the policy of ``engine/style_switch.py`` (hold the
+previous style until the new one is ready and warm, then cut; models prepared in the background;
+the last request wins) and are reported as ``StyleEvent``s. The child
+ignores SIGINT (Ctrl+C reaches the whole process group; the parent decides) and exits on its
+own when the parent dies or the channel closes, so it can never be orphaned: a watcher thread
+(``parent_watch.py``) notices the parent's death even during a long load, unlinks the rings the
+dead parent owned and exits. A heartbeat thread (``heartbeat.py``) lets the keeper find a hung engine.
+
+Parent side: ``EngineProcess`` starts the child with the spawn method and wraps its channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import shlex
+import signal
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..assembly import build_switcher, build_translator
+from ..config import Profile
+from ..engine.style_switch import StyleSwitcher, models_key
+from ..engine.translator import Translator
+from ..media.frames import now_ns
+from .heartbeat import start_heartbeat
+from .messages import (
+    BackendEvent,
+    EngineSpec,
+    EngineState,
+    ErrorEvent,
+    Flush,
+    FrameEvent,
+    Reset,
+    RewarmSinks,
+    SetBlend,
+    SetLoraWeight,
+    SetPrompt,
+    SetStyle,
+    StateEvent,
+    StatsEvent,
+    Stop,
+    StyleEvent,
+    style_message,
+)
+from .parent_watch import watch_parent
+from .recorder import Recorder
+from .transport import ControlChannel, FrameRing, RingFrame
+
+logger = logging.getLogger(__name__)
+
+# --- child ----------------------------------------------------------------------------------
+
+
+def engine_main(spec: EngineSpec, conn: Connection) -> None:
+    """Entry point of the engine process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s engine %(name)s: %(message)s", stream=sys.stderr)
+    channel = ControlChannel(conn)
+    in_ring = FrameRing.attach(spec.input)
+    out_ring = FrameRing.attach(spec.output)
+
+    def orphaned() -> None:  # the show died without unlinking its rings: nobody else will
+        in_ring.unlink_orphaned()
+        out_ring.unlink_orphaned()
+
+    watch_parent(orphaned)
+    loop = _EngineLoop(spec, channel, in_ring, out_ring)
+    beating = threading.Event()
+    start_heartbeat(channel.send, lambda: loop.loop_at_ns, beating)
+    try:
+        loop.run()
+        if loop.orphaned:
+            orphaned()
+    except Exception:
+        message = traceback.format_exc()
+        logger.error("engine failed:\n%s", message)
+        channel.send(ErrorEvent(message))
+        raise SystemExit(1) from None
+    finally:
+        beating.set()
+        in_ring.close()
+        out_ring.close()
+
+
+class _EngineLoop:
+    def __init__(self, spec: EngineSpec, channel: ControlChannel, in_ring: FrameRing, out_ring: FrameRing) -> None:
+        self.spec, self.channel, self.in_ring, self.out_ring = spec, channel, in_ring, out_ring
+        self.state = EngineState.STOPPED
+        self.meta: dict[int, tuple[int, int]] = {}  # input index -> (pts_ns, seq)
+        self.pushed = 0
+        self.emitted = 0
+        self.switcher: StyleSwitcher  # built with the translator, in run()
+        self.live_from = 0  # outputs of inputs from this index on mean "live" (after a reset: the new sinks)
+        self._backend: tuple[str, str | None] | None = None  # last reported (active, fallback reason)
+        self.recorder: Recorder | None = None  # run --record
+        self.loop_at_ns = 0  # now_ns() when the loop last went round (the heartbeat carries it)
+        self.orphaned = False  # the loop ended because the parent died
+
+    def run(self) -> None:
+        parent = multiprocessing.parent_process()
+        self._set_state(EngineState.LOADING)
+        profile = Profile(**self.spec.profile)
+        translator = build_translator(profile, self.spec.style, self.spec.model)
+        initial = style_message(profile, self.spec.style).models
+        self.switcher = build_switcher(translator, initial, self.spec.model, self.spec.style_cache)
+        self._report_backend(translator)
+        if self.spec.record_dir is not None:
+            self.recorder = Recorder(Path(self.spec.record_dir), self.spec.style, self.spec.record_fps)
+        self._set_state(EngineState.WARMING_UP)
+        try:
+            self._loop(translator, parent)
+        finally:
+            if self.recorder is not None:
+                self.recorder.close()
+
+    def _loop(self, translator: Translator, parent: Any) -> None:
+        while True:
+            self.loop_at_ns = now_ns()
+            for message in self.channel.receive_all():
+                if isinstance(message, Stop):
+                    logger.info("engine stopping: %s", message.reason)
+                    self.switcher.close()
+                    self._finish()
+                    return
+                self._control(translator, message)
+            self._switch_styles(translator)
+            if self.channel.closed or (parent is not None and not parent.is_alive()):
+                self.orphaned = parent is not None and not parent.is_alive()
+                logger.warning("engine: the supervisor is gone; exiting")
+                return
+            frame = self.in_ring.read(timeout=0.05)
+            if frame is not None:
+                self._process(translator, frame)
+
+    def _process(self, translator: Translator, frame: RingFrame) -> None:
+        index = self.pushed
+        self.pushed += 1
+        self.meta[index] = (frame.pts_ns, frame.seq)
+        if self.recorder is not None:
+            self.recorder.input(frame.image)
+        started = now_ns()
+        outputs = translator.push(frame.image)
+        self._emit(outputs, now_ns() - started)
+
+    def _switch_styles(self, translator: Translator) -> None:
+        """Apply the last requested style if it is ready (between frames); forward what happened."""
+        for report in self.switcher.poll():
+            r = report.request
+            if report.status == "applied" and not report.outputs and translator.last_emitted < self.pushed - 1:
+                self.live_from = self.pushed  # fewer recent frames than warmup: warming up afresh
+                self._set_state(EngineState.WARMING_UP)
+            if report.status == "applied":
+                self._record(f"style {r.name}")
+            self.channel.send(StyleEvent(r.name, r.request_id, r.at_ns, report.status, report.from_index,
+                                         report.prepare_ms, report.rewarm_ms, report.cached, report.message))
+            self._emit(report.outputs, int(report.rewarm_ms * 1e6))
+            self._report_backend(translator)
+
+    def _report_backend(self, translator: Translator) -> None:
+        """Tell the supervisor which backend runs (a style on other models may fall back to eager)."""
+        active, reason = translator.active_backend, translator.backend_fallback_reason
+        if (active, reason) != self._backend:
+            self._backend = (active, reason)
+            self.channel.send(BackendEvent(active, reason))
+
+    def _control(self, translator: Translator, message: object) -> None:
+        if isinstance(message, SetStyle):
+            logger.info("engine: style %r requested (request %d)", message.name, message.request_id)
+            self.switcher.request(message)  # applied by _switch_styles; a later request replaces it
+        elif isinstance(message, SetBlend):
+            self._blend(translator, message)
+        elif isinstance(message, SetLoraWeight):
+            try:
+                translator.set_lora(message.name, message.weight)
+            except (KeyError, ValueError) as exc:
+                logger.error("engine: LoRA fader %r: %s; ignored", message.name, exc.args[0] if exc.args else exc)
+        elif isinstance(message, RewarmSinks):
+            started = now_ns()
+            self._record("rewarm")
+            outputs = translator.rewarm()
+            logger.info("engine: re-warmed the current style in %.0f ms", (now_ns() - started) / 1e6)
+            if not outputs:
+                self.live_from = self.pushed
+                self._set_state(EngineState.WARMING_UP)
+            self._emit(outputs, now_ns() - started)
+        elif isinstance(message, SetPrompt):
+            logger.info("engine: new prompt %r, re-warming", message.prompt)
+            started = now_ns()
+            outputs = translator.set_prompt(message.prompt)
+            if not outputs:  # fewer recent frames than warmup: the stream starts over
+                self.live_from = self.pushed
+                self._set_state(EngineState.WARMING_UP)
+            self._emit(outputs, now_ns() - started)
+        elif isinstance(message, Flush):
+            last = self.in_ring.read(timeout=0.0)  # a frame written just before the Flush comes first
+            if last is not None:
+                self._process(translator, last)
+            started = now_ns()
+            outputs = translator.flush()
+            logger.info("engine: source ended, flushed %d frames from the pipeline", len(outputs))
+            self._emit(outputs, now_ns() - started)
+        elif isinstance(message, Reset):
+            logger.info("engine: reset, warming up on the next frames")
+            translator.reset()
+            self.live_from = self.pushed
+            self._set_state(EngineState.WARMING_UP)
+        else:
+            logger.error("engine: unknown control message %r (expected SetStyle, SetPrompt, RewarmSinks, Reset, Flush or Stop); ignored", message)
+
+    def _blend(self, translator: Translator, message: SetBlend) -> None:
+        """A fader position between two styles on the models on air; a refusal is logged, the show goes on."""
+        a, b = message.a, message.b
+        if {models_key(a.models), models_key(b.models)} != {self.switcher.current_key}:
+            logger.error("engine: blend %r/%r refused: both styles must run on the models on air; ignored", a.name, b.name)
+            return
+        try:
+            translator.blend((a.config, a.prompt), (b.config, b.prompt), message.t)
+        except ValueError as exc:
+            logger.error("engine: blend %r/%r refused: %s", a.name, b.name, exc)
+            return
+        self._record(f"blend {shlex.quote(a.name)} {shlex.quote(b.name)} {message.t!r}")
+
+    def _record(self, command: str) -> None:
+        """A control that applied before input frame ``self.pushed`` (run --record's timeline)."""
+        if self.recorder is not None:
+            self.recorder.event(self.pushed, command)
+
+    def _emit(self, outputs: list[tuple[int, np.ndarray]], compute_ns: int) -> None:
+        for index, image in outputs:
+            meta = self.meta.get(index)
+            if meta is None:
+                logger.error("engine: output for input index %d which was never pushed; dropped", index)
+                continue
+            pts_ns, seq = meta
+            if self.recorder is not None:
+                self.recorder.output(image)
+            self.out_ring.write(image, pts_ns, seq, index)
+            self.emitted += 1
+            self.channel.send(FrameEvent(index, pts_ns, now_ns() - pts_ns, compute_ns))
+            if self.state is not EngineState.LIVE and index >= self.live_from:
+                self._set_state(EngineState.LIVE)
+        oldest = self.pushed - 256  # bounded: the pipeline never holds frames this old
+        for stale in [i for i in self.meta if i < oldest]:
+            del self.meta[stale]
+
+    def _set_state(self, state: EngineState, message: str = "") -> None:
+        self.state = state
+        self.channel.send(StateEvent(state, message))
+
+    def _finish(self) -> None:
+        self._set_state(EngineState.STOPPED)
+        self.channel.send(StatsEvent(time.process_time(), self.pushed, self.emitted))
+
+
+# --- parent ---------------------------------------------------------------------------------
+
+
+class EngineProcess:
+    """Parent-side handle: start, talk to and stop one engine process."""
+
+    def __init__(self, spec: EngineSpec, ctx: BaseContext) -> None:
+        self.spec, self.ctx = spec, ctx
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        self.channel = ControlChannel(parent_conn)
+        self._child_conn = child_conn
+        self.process = ctx.Process(target=engine_main, args=(spec, child_conn), name="live2diff-engine", daemon=True)  # type: ignore[attr-defined]
+
+    def start(self) -> None:
+        self.process.start()
+        self._child_conn.close()  # the child holds its own copy; ours would hide EOF
+        logger.info("engine process started (pid %s, model %s)", self.process.pid, self.spec.model)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def is_alive(self) -> bool:
+        return self.process.is_alive()
+
+    def send(self, message: SetStyle | SetBlend | SetLoraWeight | SetPrompt | RewarmSinks | Reset | Flush | Stop) -> bool:
+        return self.channel.send(message)
+
+    def events(self, timeout: float = 0.0) -> list[Any]:
+        return self.channel.receive_all(timeout)
+
+    def stop(self, reason: str = "stopped", timeout: float = 5.0) -> list[Any]:
+        """Ask the engine to stop, then terminate / kill it if it does not; returns its last events."""
+        events: list[Any] = []
+        if self.process.is_alive():
+            self.send(Stop(reason))
+            deadline = time.monotonic() + timeout
+            while self.process.is_alive() and time.monotonic() < deadline:
+                events.extend(self.events(timeout=0.05))
+        events.extend(self.events())
+        if self.process.is_alive():
+            logger.warning("engine pid %s did not stop within %.1f s: terminating", self.process.pid, timeout)
+            self.process.terminate()
+            self.process.join(2.0)
+        if self.process.is_alive():
+            logger.warning("engine pid %s ignored SIGTERM: killing", self.process.pid)
+            self.process.kill()
+        self.process.join(2.0)
+        self.channel.close()
+        return events

@@ -1,0 +1,401 @@
+"""Wires source -> engine -> sink and keeps the output flowing whatever fails.
+
+Stages (all wiring is in ``Supervisor._start``, one block)::
+
+    SourceStage ──(input ring, shm)──> engine process ──(output ring, shm)──> OutputStage -> SinkKeeper
+    (thread)  │                         ↑ EngineKeeper: messages / events (pipe)   ↑  (sink loop)
+              └──────────── latest source frame (passthrough) ─────────────────────┘
+
+- ``source_stage.py``: connects the source, feeds the input ring, reconnects with backoff;
+- ``engine_keeper.py``: starts the engine process, takes its events, restarts it with backoff;
+- ``output_stage.py``: once per tick chooses the frame to write (live, wait, passthrough, no signal);
+- ``sink_keeper.py``: writes it, reopening a sink that keeps failing, with backoff.
+
+Resolution and aspect: the sink is opened at the model's size (``engine.width`` x
+``engine.height``) and the source's nominal fps. Source frames go into the input ring at
+their own size (frames larger than ``input_capacity`` are first scaled down to fit it,
+keeping the aspect, logged once); the translator then scale-and-crops them to cover the
+model size (no bars, no distortion). Passthrough frames get the very same crop, so the
+picture does not jump when the engine goes live or drops out. Sinks scale the model-size
+frames to their own resolution if they have one.
+
+Timing: every frame a sink receives carries the pts_ns its content was captured with (the
+engine's outputs are mapped back to their input by frame index) and pts_ns strictly increases
+from one written frame to the next. The sink loop ticks at the sink fps: controls, engine
+watch, one output tick.
+
+Controls (``control/``): hotkeys, terminal keys and the control server post typed actions on
+``self.controls`` (a ControlBus); the sink loop takes them between ticks. Style actions fold into
+one target (the last request wins) sent as one ``SetStyle``; the engine holds the previous style
+until the new one is ready and warm, then cuts (``engine/style_switch.py``). The time from the
+control input to the first new-style frame written to the sink is in telemetry and the log.
+Forced passthrough (the user's switch) writes source frames with no overlay while the engine keeps
+running warm; going back costs one engine latency (its outputs are older than what was shown).
+
+Hot reload (``watch_profile``): a saved profile that validates is applied between ticks: style
+changes (prompts, strength / steps, seed, models, hotkeys, added / removed styles) as a new
+``SetStyle`` for the style on air; an [engine] or [models] (preset, vae, depth) change restarts
+the engine process, with passthrough covering the reload; a [source] change reconnects the source;
+[sink] and engine.width / height apply at the next start (reopening the sink would drop the
+virtual camera or NDI source viewers are watching). An invalid save is logged with its error and
+the running configuration stays.
+
+Shutdown stops the source, the engine (stop message, then SIGTERM, then SIGKILL) and the sink,
+and unlinks every ring.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Profile, ProfileError
+from ..config.reload import plan_reload
+from ..config.watch import ProfileWatcher
+from ..control.actions import (
+    STYLE_ACTIONS,
+    Action,
+    ActionResult,
+    BlendStyles,
+    ProfileRejected,
+    ProfileReloaded,
+    Quit,
+    ReloadProfile,
+    SelectStyle,
+    SetLoraWeight,
+    TogglePassthrough,
+)
+from ..control.actions import Rewarm as RewarmAction
+from ..control.bus import ControlBus
+from ..control.styles import StyleSelector
+from ..engine.blend import check_blendable, check_position
+from ..engine.translator import ModelKind
+from ..media.frames import now_ns
+from ..plugin_api import Sink, Source
+from .backoff import Backoff
+from .engine_keeper import EngineKeeper
+from .messages import (
+    EngineSpec,
+    Flush,
+    Reset,
+    RewarmSinks,
+    SetBlend,
+    SetStyle,
+    StyleEvent,
+    style_message,
+)
+from .messages import (
+    SetLoraWeight as SetLoraMessage,
+)
+from .output_stage import OutputStage
+from .shm_sweep import sweep_stale_segments
+from .sink_keeper import SinkKeeper
+from .source_stage import SourceStage
+from .switch_tracker import SwitchTracker
+from .telemetry import StreamState, Telemetry
+from .transport import FrameRing, new_run_prefix
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SupervisorOptions:
+    model: ModelKind = "diffusion"  # "passthrough": identity engine (benchmarks, tests)
+    fps: float | None = None  # sink rate; None: the source's nominal fps
+    overlay: bool = True  # status text on passthrough / no-signal frames
+    input_capacity: tuple[int, int] = (1080, 1920)  # largest (height, width) the input ring carries
+    ring_slots: int = 3
+    source_timeout_s: float = 2.0  # no source frame this long: the source is lost, reconnect
+    sink_failures_before_reopen: int = 3  # consecutive failed writes before the sink is closed and reopened
+    hold_after_s: float = 0.5  # no source frame this long: NO SIGNAL frames
+    stall_after_s: float = 5.0  # live engine with no output at all this long while input flows: passthrough
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 10.0
+    engine_stop_timeout_s: float = 5.0
+    end_drain_s: float = 1.0  # after a finite source ends: keep writing engine outputs this long, then stop
+    log_level: int = logging.INFO
+    style_cache: int = 2  # prepared style model sets the engine keeps for instant switching back
+    watch_interval_s: float = 0.5  # hot reload: how often the profile file is checked
+    record_dir: str | None = None  # run --record: the engine writes input, output and timeline here
+
+
+
+class Supervisor:
+    """Runs one broadcast: ``run()`` blocks until ``duration`` passes or ``stop()`` is called."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        source_factory: Callable[[], Source],
+        sink_factory: Callable[[], Sink],
+        style: str | None = None,
+        options: SupervisorOptions | None = None,
+        telemetry: Telemetry | None = None,
+        controls: ControlBus | None = None,
+        watcher: ProfileWatcher | None = None,
+    ) -> None:
+        self.profile, self.options = profile, options or SupervisorOptions()
+        self.style = profile.style(style).name  # KeyError names the styles
+        self.telemetry = telemetry or Telemetry()
+        self.controls = controls or ControlBus()
+        self.prefix = new_run_prefix()
+        self.size = (profile.engine.height, profile.engine.width)
+        self._watcher = watcher
+        self._source_factory, self._sink_factory = source_factory, sink_factory
+        self._selector = StyleSelector([s.name for s in profile.styles], self.style)
+        self._switches = SwitchTracker(self.telemetry, self.style)
+        self._sent: SetStyle | None = None  # the last style message sent to the engine
+        self._request_id = 0
+        self._forced_passthrough = False
+        self._ctx = multiprocessing.get_context("spawn")
+        self._stop = threading.Event()
+        self._rings: list[FrameRing] = []
+        self._engine = EngineKeeper(self._engine_spec, self._ctx, self.telemetry, self._backoff(),
+                                    self._on_style_event, self.options.engine_stop_timeout_s)
+        self._sink = SinkKeeper(sink_factory, self.telemetry, self._backoff(), self.options.sink_failures_before_reopen)
+        self._source: SourceStage | None = None  # created with the rings in _start
+        self._output: OutputStage | None = None
+
+    # --- public --------------------------------------------------------------------------------
+
+    def run(self, duration: float | None = None, stop_event: threading.Event | None = None) -> None:
+        """Start everything, feed the sink until ``duration`` s pass or a stop, then shut down."""
+        deadline = None if duration is None else time.monotonic() + duration
+        try:
+            fps = self._start()
+            self._loop(fps, deadline, stop_event)
+        finally:
+            self._shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def set_style(self, name: str) -> Future[ActionResult]:
+        """Switch style mid-stream (thread-safe; what the controls do): KeyError for an unknown name."""
+        self.profile.style(name)
+        return self.controls.post(SelectStyle(name))
+
+    def status(self) -> dict[str, Any]:
+        """Telemetry plus the styles, JSON-ready (the control server's ``status``)."""
+        data = self.telemetry.snapshot().as_dict()
+        data["styles"] = [s.name for s in self.profile.styles]
+        data["engine_pid"] = self.engine_pid
+        return data
+
+    def reset(self) -> None:
+        self._engine.send(Reset())
+
+    @property
+    def engine_pid(self) -> int | None:
+        return self._engine.pid
+
+    # --- wiring --------------------------------------------------------------------------------
+
+    def _start(self) -> float:
+        """Create every stage; returns the sink fps. Plugin errors surface here, before any frame."""
+        options = self.options
+        # 1. plugins: created (settings validated) before anything else starts
+        first_source = self._source_factory()
+        sink = self._sink_factory()
+        fps = options.fps or first_source.fps
+        # 2. rings: source -> engine (any size up to input_capacity), engine -> sink (model size);
+        #    first the rings of crashed shows (owner pid gone) are removed
+        sweep_stale_segments()
+        in_ring = FrameRing.create(f"{self.prefix}-in", options.input_capacity, self._ctx, options.ring_slots)
+        out_ring = FrameRing.create(f"{self.prefix}-out", self.size, self._ctx, options.ring_slots)
+        self._rings = [in_ring, out_ring]
+        # 3. engine process (spawn): loads the models while the sink already shows passthrough
+        self._engine.start()
+        # 4. source thread: connects (and reconnects), publishes into the input ring
+        self._source = SourceStage(self._source_factory, in_ring, self.telemetry, self._backoff(),
+                                   on_end=lambda: self._engine.send(Flush()), timeout_s=options.source_timeout_s,
+                                   capacity=options.input_capacity)
+        self._source.start(first_source)
+        if self._watcher is not None:
+            threading.Thread(target=self._watch_profile, name="profile-watch", daemon=True).start()
+        # 5. sink at the model's size and the source's rate; the output stage chooses its frames
+        self._sink.open(sink, self.size[0], self.size[1], fps)
+        self._output = OutputStage(self.size, in_ring, out_ring, self._sink, self.telemetry,
+                                   options.hold_after_s, options.stall_after_s, options.overlay)
+        logger.info(
+            "broadcast started: %s -> engine (%s, %dx%d) -> %s at %.2f fps; shm prefix %s",
+            type(first_source).__name__, options.model, self.size[1], self.size[0], type(sink).__name__, fps, self.prefix,
+        )
+        return fps
+
+    def _engine_spec(self) -> EngineSpec:
+        """What a (re)started engine runs: the current profile, in the requested style."""
+        in_ring, out_ring = self._rings
+        self.style = self._selector.target
+        self._sent = style_message(self.profile, self.style)
+        self._switches.engine_restarted(self.style)
+        return EngineSpec(
+            profile=self.profile.model_dump(),
+            style=self.style,
+            input=in_ring.handle,
+            output=out_ring.handle,
+            model=self.options.model,
+            log_level=self.options.log_level,
+            style_cache=self.options.style_cache,
+            record_dir=self.options.record_dir,
+        )
+
+    def _backoff(self) -> Backoff:
+        return Backoff(self.options.backoff_initial_s, self.options.backoff_max_s)
+
+    # --- the sink loop -------------------------------------------------------------------------
+
+    def _loop(self, fps: float, deadline: float | None, stop_event: threading.Event | None) -> None:
+        assert self._source is not None and self._output is not None
+        period = 1.0 / fps
+        next_tick = time.monotonic()
+        while not self._stop.is_set() and not (stop_event is not None and stop_event.is_set()):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            ended = self._source.ended_at
+            if ended is not None and time.monotonic() - ended > self.options.end_drain_s:
+                logger.info("source ended and engine drained: stopping")
+                break
+            self._handle_controls()
+            self._engine.watch()
+            written = self._output.tick(self._source, self._engine, self._forced_passthrough)
+            if written is not None:
+                for published in self._switches.on_engine_frame(written, now_ns()):
+                    self.controls.publish(published)
+            next_tick += period
+            delay = next_tick - time.monotonic()
+            if delay < -period:
+                next_tick = time.monotonic()  # fell behind (slow sink): do not burst to catch up
+            elif delay > 0:
+                self._stop.wait(delay)
+
+    def _on_style_event(self, event: StyleEvent) -> None:
+        for published in self._switches.on_event(event):
+            self.controls.publish(published)
+
+    # --- controls (sink thread, between ticks) ----------------------------------------------------
+
+    def _handle_controls(self) -> None:
+        """Take every waiting action; style actions fold into one SetStyle (the last request wins)."""
+        latest: Action | None = None
+        for action, future in self.controls.take():
+            try:
+                result = self._control(action)
+            except Exception as exc:  # a bad action must never stop the show
+                logger.exception("control action %r failed", action)
+                result = ActionResult(False, f"{type(exc).__name__}: {exc}")
+            if isinstance(action, STYLE_ACTIONS) and result.ok:
+                latest = action
+            future.set_result(result)
+        if latest is not None:
+            self._request_style(latest.at_ns, latest.origin)
+
+    def _control(self, action: Action) -> ActionResult:
+        if isinstance(action, STYLE_ACTIONS):
+            return self._selector.apply(action)
+        if isinstance(action, TogglePassthrough):
+            on = not self._forced_passthrough if action.on is None else action.on
+            if on != self._forced_passthrough:
+                logger.info("passthrough %s (%s)", "ON: the camera as it is" if on else "off: AI output", action.origin)
+            self._forced_passthrough = on
+            self.telemetry.set(forced_passthrough=on)
+            return ActionResult(True, f"passthrough {'on' if on else 'off'}", passthrough=on)
+        if isinstance(action, RewarmAction):
+            if not self._engine.send(RewarmSinks()):
+                return ActionResult(False, "the engine is restarting; it warms up on its own")
+            return ActionResult(True, f"re-warming style {self.style!r}", self.style)
+        if isinstance(action, Quit):
+            logger.info("quit (%s)", action.origin)
+            self.stop()
+            return ActionResult(True, "stopping")
+        if isinstance(action, ReloadProfile):
+            return self._reload(action.profile, action.path)
+        if isinstance(action, BlendStyles):
+            return self._blend(action)
+        if isinstance(action, SetLoraWeight):
+            try:
+                weight = check_position(action.weight)
+            except ValueError:
+                return ActionResult(False, f"LoRA weight must be a number in [0, 1], got {action.weight!r}")
+            if not self._engine.send(SetLoraMessage(action.name, weight)):
+                return ActionResult(False, "the engine is restarting")
+            return ActionResult(True, f"LoRA {action.name!r} -> {weight:.2f} sent to the engine", self.style)
+        raise TypeError(f"unknown control action {action!r}")
+
+    def _blend(self, action: BlendStyles) -> ActionResult:
+        """A fader between two styles on the models on air; anything else is refused with the reason."""
+        names = [s.name for s in self.profile.styles]
+        for name in (action.a, action.b):
+            if name not in names:
+                return ActionResult(False, f"no style named {name!r}; styles: {', '.join(names)}", self.style)
+        try:
+            t = check_position(action.t)
+            a, b = style_message(self.profile, action.a), style_message(self.profile, action.b)
+            check_blendable(a.config, b.config)
+        except ValueError as exc:
+            return ActionResult(False, str(exc), self.style)
+        on_air = self._sent
+        if on_air is None or a.models != on_air.models or b.models != on_air.models:
+            return ActionResult(False, f"blend {action.a!r}/{action.b!r}: both styles must run on the models of the "
+                                f"style on air ({self.style!r}); switch to one of them first", self.style)
+        if not self._engine.send(SetBlend(a, b, t)):
+            return ActionResult(False, "the engine is restarting", self.style)
+        return ActionResult(True, f"blend {action.a!r} -> {action.b!r} at {t:.2f}", self.style)
+
+    def _request_style(self, at_ns: int, origin: str) -> None:
+        """Send the selector's target to the engine unless that exact style is already requested."""
+        message = style_message(self.profile, self._selector.target, self._request_id + 1, at_ns)
+        sent = self._sent
+        if sent is not None and (sent.name, sent.prompt, sent.config, sent.models) == (
+            message.name, message.prompt, message.config, message.models
+        ):
+            return
+        self._request_id += 1
+        self.style, self._sent = message.name, message
+        self._switches.requested(message.name, message.request_id, at_ns, origin)
+        logger.info("style %r requested (%s)", message.name, origin)
+        self._engine.send(message)  # a restarting engine starts in the target style anyway
+
+    def _reload(self, new: Profile, path: str) -> ActionResult:
+        plan = plan_reload(self.profile, new)
+        for line in plan.lines:
+            logger.info("profile %s reloaded: %s", path, line)
+        self.profile = plan.profile
+        self._selector.update_names([s.name for s in plan.profile.styles])
+        if plan.restart_engine:
+            self._engine.restart("profile changed")
+        else:
+            self._request_style(now_ns(), "reload")  # nothing if the style on air is unchanged
+        if plan.restart_source and self._source is not None:
+            self._source.restart()
+        self.controls.publish(ProfileReloaded(path, plan.lines))
+        return ActionResult(True, "; ".join(plan.lines), self._selector.target)
+
+    def _watch_profile(self) -> None:
+        watcher = self._watcher
+        assert watcher is not None
+        for result in watcher.watch(self.options.watch_interval_s, self._stop):
+            if isinstance(result, ProfileError):
+                logger.error("profile edit rejected, the show keeps its running configuration:\n%s", result)
+                self.controls.publish(ProfileRejected(str(watcher.path), str(result)))
+            else:
+                self.controls.post(ReloadProfile(result, str(watcher.path), origin="reload"))
+
+    def _shutdown(self) -> None:
+        self._stop.set()
+        self.controls.cancel_all("the broadcast is stopping")
+        self.telemetry.set(state=StreamState.STOPPED)
+        if self._source is not None:
+            self._source.stop()
+        self._engine.stop("shutdown")
+        self._sink.close("shutdown")
+        for ring in self._rings:
+            ring.close()
+            ring.unlink()
+        logger.info("broadcast stopped: %s", self.telemetry.snapshot().status_line())

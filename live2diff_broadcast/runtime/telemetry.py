@@ -1,0 +1,205 @@
+"""Live numbers about a running broadcast: rates, engine latency, drops, state.
+
+``Telemetry`` is written by the supervisor's threads and read by anyone through
+``snapshot()``, an immutable ``TelemetrySnapshot``. Rates are over the last
+``window_s`` seconds; latency percentiles over the last ``latency_samples`` frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import deque
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from ..media.frames import now_ns
+
+
+class StreamState(StrEnum):
+    """What the sink is showing and why."""
+
+    STARTING = "starting"  # nothing written yet
+    WARMING_UP = "warming_up"  # passthrough: the engine is loading or warming up
+    LIVE = "live"  # restyled frames from the engine
+    PASSTHROUGH = "passthrough"  # passthrough: the engine is up but not producing (stalled)
+    RESTARTING = "restarting"  # passthrough: the engine died and is being restarted
+    NO_SIGNAL = "no_signal"  # the source is lost: holding the last frame / a no-signal card
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class TelemetrySnapshot:
+    state: StreamState
+    engine_state: str  # loading / warming_up / live / stopped / dead
+    input_fps: float  # frames from the source
+    output_fps: float  # frames written to the sink
+    engine_fps: float  # frames out of the engine
+    latency_p50_ms: float | None  # engine output time - capture time
+    latency_p95_ms: float | None
+    dropped_input: int  # input-ring frames the engine never took
+    dropped_output: int  # engine outputs the sink never showed
+    frames_in: int
+    frames_out: int
+    passthrough_frames: int
+    engine_restarts: int
+    source_reconnects: int
+    sink_reopens: int = 0  # the sink failed repeatedly and was closed and opened again
+    engine_hangs: int = 0  # engines killed because their heartbeat stopped (heartbeat.py)
+    style: str = ""  # the style on air (its first frame reached the sink)
+    style_target: str = ""  # the last requested style
+    style_state: str = ""  # "" on air / "switching" / "preparing" (models loading, old style on air)
+    switches: int = 0  # switches that reached the sink
+    switch_failures: int = 0
+    last_switch_ms: float | None = None  # control input (key press) -> first frame in the new style at the sink
+    switch_p50_ms: float | None = None
+    switch_max_ms: float | None = None
+    forced_passthrough: bool = False  # the user switched the AI output off
+    backend: str = ""  # the UNet backend actually running: pytorch / compiled / onnxruntime / tensorrt
+    backend_fallback: str | None = None  # why the requested backend is not the one running
+    sink: str = ""  # what the sink is doing (Sink.detail), e.g. "stream h264 (libx264 zerolatency) -> udp://..."
+    sink_dropped: int = 0  # frames the sink took but never published (latest-frame-wins sender)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (the control server's ``status``)."""
+        data = dataclasses.asdict(self)
+        data["state"] = self.state.value
+        return data
+
+    def status_line(self) -> str:
+        def ms(v: float | None) -> str:
+            return "-" if v is None else f"{v:.0f}"
+
+        return (
+            f"[{self.state.value}] in {self.input_fps:4.1f} fps  out {self.output_fps:4.1f} fps  "
+            f"engine {self.engine_state} {self.engine_fps:4.1f} fps  "
+            f"latency p50 {ms(self.latency_p50_ms)} / p95 {ms(self.latency_p95_ms)} ms  "
+            f"dropped in {self.dropped_input} out {self.dropped_output}  "
+            f"restarts {self.engine_restarts}  reconnects {self.source_reconnects}"
+            + (f"  style {self.style}" if self.style else "")
+            + (f" -> {self.style_target} ({self.style_state})" if self.style_state else "")
+            + (f"  switch {self.last_switch_ms:.0f} ms" if self.last_switch_ms is not None else "")
+            + ("  PASSTHROUGH (forced)" if self.forced_passthrough else "")
+            + (f"  backend {self.backend}" if self.backend else "")
+            + ("  (BACKEND FALLBACK)" if self.backend_fallback else "")
+            + ("  (SINK FALLBACK)" if "FALLBACK" in self.sink else "")
+            + (f"  sink drops {self.sink_dropped}" if self.sink_dropped else "")
+        )
+
+
+class _Rate:
+    def __init__(self, window_ns: int) -> None:
+        self.window_ns = window_ns
+        self.times: deque[int] = deque()
+
+    def tick(self, t: int) -> None:
+        self.times.append(t)
+        self._trim(t)
+
+    def fps(self, t: int) -> float:
+        self._trim(t)
+        return len(self.times) * 1e9 / self.window_ns
+
+    def _trim(self, t: int) -> None:
+        while self.times and self.times[0] < t - self.window_ns:
+            self.times.popleft()
+
+
+class Telemetry:
+    """Thread-safe counters; ``snapshot()`` is cheap and can be called from any thread."""
+
+    def __init__(self, window_s: float = 2.0, latency_samples: int = 120) -> None:
+        window_ns = int(window_s * 1e9)
+        self._lock = threading.Lock()
+        self._in, self._out, self._engine = _Rate(window_ns), _Rate(window_ns), _Rate(window_ns)
+        self._latency: deque[int] = deque(maxlen=latency_samples)
+        self.state = StreamState.STARTING
+        self.engine_state = "starting"
+        self.frames_in = self.frames_out = self.passthrough_frames = 0
+        self.dropped_input = self.dropped_output = 0
+        self.engine_restarts = self.source_reconnects = self.sink_reopens = self.engine_hangs = 0
+        self.style = self.style_target = self.style_state = ""
+        self.switches = self.switch_failures = 0
+        self.forced_passthrough = False
+        self.backend = ""
+        self.backend_fallback: str | None = None
+        self.sink = ""
+        self.sink_dropped = 0
+        self._switch_ms: deque[float] = deque(maxlen=latency_samples)
+
+    def style_switched(self, style: str, latency_ms: float) -> None:
+        with self._lock:
+            self.style, self.switches = style, self.switches + 1
+            self._switch_ms.append(latency_ms)
+
+    def frame_in(self) -> None:
+        with self._lock:
+            self.frames_in += 1
+            self._in.tick(now_ns())
+
+    def frame_out(self, passthrough: bool) -> None:
+        with self._lock:
+            self.frames_out += 1
+            self.passthrough_frames += int(passthrough)
+            self._out.tick(now_ns())
+
+    def engine_frame(self, latency_ns: int) -> None:
+        with self._lock:
+            self._latency.append(latency_ns)
+            self._engine.tick(now_ns())
+
+    def set(self, **fields: object) -> None:
+        """Update plain fields (state, engine_state, drop counts, restart counts)."""
+        with self._lock:
+            for name, value in fields.items():
+                if not hasattr(self, name) or name.startswith("_"):
+                    raise AttributeError(f"Telemetry has no field {name!r}")
+                setattr(self, name, value)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+    def snapshot(self) -> TelemetrySnapshot:
+        with self._lock:
+            t = now_ns()
+            lat = sorted(self._latency)
+            return TelemetrySnapshot(
+                state=self.state,
+                engine_state=self.engine_state,
+                input_fps=self._in.fps(t),
+                output_fps=self._out.fps(t),
+                engine_fps=self._engine.fps(t),
+                latency_p50_ms=_percentile(lat, 0.50),
+                latency_p95_ms=_percentile(lat, 0.95),
+                dropped_input=self.dropped_input,
+                dropped_output=self.dropped_output,
+                frames_in=self.frames_in,
+                frames_out=self.frames_out,
+                passthrough_frames=self.passthrough_frames,
+                engine_restarts=self.engine_restarts,
+                source_reconnects=self.source_reconnects,
+                sink_reopens=self.sink_reopens,
+                engine_hangs=self.engine_hangs,
+                style=self.style,
+                style_target=self.style_target,
+                style_state=self.style_state,
+                switches=self.switches,
+                switch_failures=self.switch_failures,
+                last_switch_ms=self._switch_ms[-1] if self._switch_ms else None,
+                switch_p50_ms=sorted(self._switch_ms)[len(self._switch_ms) // 2] if self._switch_ms else None,
+                switch_max_ms=max(self._switch_ms) if self._switch_ms else None,
+                forced_passthrough=self.forced_passthrough,
+                backend=self.backend,
+                backend_fallback=self.backend_fallback,
+                sink=self.sink,
+                sink_dropped=self.sink_dropped,
+            )
+
+
+def _percentile(sorted_ns: list[int], q: float) -> float | None:
+    if not sorted_ns:
+        return None
+    i = min(len(sorted_ns) - 1, round(q * (len(sorted_ns) - 1)))
+    return sorted_ns[i] / 1e6

@@ -1,0 +1,58 @@
+"""diff_profiles: what a saved profile changes in the running show (styles live, stages restart)."""
+
+from __future__ import annotations
+
+from live2diff_broadcast.config.reload import diff_profiles
+from tests.config.test_watch import BASE, _profile
+
+
+def test_diff_styles_added_removed_and_steps(tmp_path):
+    old = _profile(BASE, tmp_path)
+    new = _profile(
+        BASE.replace('name = "zaum"\nprompt = "a person"\nstrength = 0.4', 'name = "vangogh"\nprompt = "a person"')
+        .replace("[sink]", '[[styles]]\nname = "zaum"\nprompt = "a person"\nstrength = 0.6\n[sink]'),
+        tmp_path,
+    )
+    changes = diff_profiles(old, new)
+    assert changes.styles_added == ("vangogh",) and changes.styles_removed == ()
+    assert changes.styles_stream_changed == ("zaum",)  # strength 0.4 -> 0.6: other steps
+    assert any("steps [30, 40] -> [20, 35]" in line for line in changes.describe())
+    assert not changes.restart and not changes.prompt_only
+
+
+def test_diff_strength_to_the_same_explicit_steps_is_no_change(tmp_path):
+    old = _profile(BASE, tmp_path)
+    new = _profile(BASE.replace("strength = 0.4", "t_index_list = [30, 40]"), tmp_path)
+    assert diff_profiles(old, new).empty
+
+
+def test_diff_engine_steps_reach_the_styles_not_a_restart(tmp_path):
+    old = _profile(BASE, tmp_path)
+    new = _profile(BASE.replace("[engine]", "[engine]\nt_index_list = [20, 40]"), tmp_path)
+    changes = diff_profiles(old, new)
+    assert changes.styles_stream_changed == ("cartoon",) and not changes.restart  # zaum: strength, 2 steps still
+
+
+def test_diff_models_hotkeys_and_restarts(tmp_path):
+    old = _profile(BASE, tmp_path)
+    text = (
+        BASE.replace('hotkey = "ctrl+alt+1"', 'hotkey = "ctrl+alt+1"\nstyle_checkpoint = "./toon.safetensors"')
+        .replace('rewarm = "ctrl+alt+r"', 'rewarm = "ctrl+alt+w"')
+        .replace("width = 64", "width = 128")
+        .replace('"out.mp4"', '"other.mp4"')
+    )
+    changes = diff_profiles(old, _profile(text, tmp_path))
+    assert changes.styles_models_changed == ("cartoon",)
+    assert changes.hotkeys_changed and changes.styles_hotkey_changed == ()
+    assert changes.restart == ("sink", "engine")
+    shared = _profile(BASE.replace("[engine]", '[models]\nloras = [{ path = "./a.safetensors" }]\n[engine]'), tmp_path)
+    assert diff_profiles(old, shared).styles_models_changed == ("cartoon", "zaum")  # [models] reaches every style
+    vae = _profile(BASE.replace("[engine]", '[models]\nvae = "./taesd"\n[engine]'), tmp_path)
+    assert diff_profiles(old, vae).restart == ("models",)
+
+
+def test_diff_hotkey_spelling_is_no_change(tmp_path):
+    old = _profile(BASE, tmp_path)
+    new = _profile(BASE.replace('hotkey = "ctrl+alt+1"', 'hotkey = "Ctrl+Alt+1"'), tmp_path)
+    changes = diff_profiles(old, new)
+    assert changes.empty and changes.describe() == ["no change"]

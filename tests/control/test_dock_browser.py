@@ -1,0 +1,115 @@
+"""The dock page in headless Chromium (Debian chromium + chromedriver) against a real control server.
+
+Clicking a style button switches the style (checked on the bus consumer and /status), and the
+telemetry on the page follows the pushed state. Skipped when Chromium is missing, except in CI
+(CI=true), where a missing browser is a failure. LIVE2DIFF_SAVE_SCREENSHOTS=1 writes
+docs/img/dock.png (the README's picture).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from live2diff_broadcast.control import ControlBus
+from live2diff_broadcast.control.server import ControlServer
+
+from .consumer import STYLES, Consumer
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "dock.png"
+
+if not (CHROMIUM and CHROMEDRIVER):
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("chromium / chromedriver missing in CI: apt-get install chromium chromium-driver", pytrace=False)
+    pytest.skip("chromium / chromedriver not installed (apt-get install chromium chromium-driver)", allow_module_level=True)
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+
+@pytest.fixture
+def show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ControlServer, Consumer]]:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    bus = ControlBus()
+    consumer = Consumer(bus)
+    controls = {"styles": [{"name": s, "hotkey": f"ctrl+alt+{i + 1}"} for i, s in enumerate(STYLES)],
+                "hotkeys": {"next_style": "ctrl+alt+right", "previous_style": "ctrl+alt+left",
+                            "passthrough": "ctrl+alt+p", "rewarm": "ctrl+alt+r"}}
+    srv = ControlServer(bus, consumer.live_status, port=0, controls=lambda: controls)
+    srv.start()
+    yield srv, consumer
+    srv.stop()
+    consumer.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    profile = tempfile.mkdtemp(prefix="live2diff-chromium-")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
+                 "--no-proxy-server"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    try:
+        driver.set_window_size(380, 560)  # about a docked panel's size
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait_until(what: str, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_dock_switches_styles_and_shows_live_telemetry(show: tuple[ControlServer, Consumer], browser: Any) -> None:
+    srv, consumer = show
+    browser.get(srv.url)
+    buttons = wait_until("style buttons", lambda: browser.find_elements(By.CSS_SELECTOR, "#styles button"))
+    assert [b.get_attribute("data-style") for b in buttons] == STYLES
+    assert "ctrl+alt+3" in buttons[2].text
+    wait_until("the connection", lambda: "up" in (browser.find_element(By.ID, "conn").get_attribute("class") or ""))
+
+    browser.find_element(By.CSS_SELECTOR, '#styles button[data-style="sketch"]').click()
+    wait_until("the switch on the bus", lambda: consumer.selector.target == "sketch")
+    assert consumer.seen[-1].name == "sketch" and consumer.seen[-1].origin == "server"
+    wait_until("the page to show the new style", lambda: browser.find_element(By.ID, "style").text == "sketch")
+    current = browser.find_element(By.CSS_SELECTOR, "#styles button.current")
+    assert current.get_attribute("data-style") == "sketch"
+
+    browser.find_element(By.ID, "next").click()
+    wait_until("next style", lambda: consumer.selector.target == "anime")
+    browser.find_element(By.ID, "passthrough").click()
+    wait_until("passthrough", lambda: consumer.passthrough)
+
+    assert browser.find_element(By.ID, "backend").text == "pytorch"
+    seen = {browser.find_element(By.ID, "fps").text}
+    wait_until("fps to update (pushed)", lambda: seen.add(browser.find_element(By.ID, "fps").text) or len(seen) >= 3)
+    assert all(v.replace(".", "").isdigit() for v in seen), seen
+    assert browser.find_element(By.ID, "p95").text == "61"
+
+    browser.find_element(By.ID, "passthrough").click()
+    browser.find_element(By.CSS_SELECTOR, '#styles button[data-style="oil painting"]').click()
+    wait_until("oil painting on the page", lambda: browser.find_element(By.ID, "style").text == "oil painting")
+    assert not consumer.passthrough
+    if os.environ.get("LIVE2DIFF_SAVE_SCREENSHOTS") == "1":
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(SCREENSHOT))
