@@ -15,7 +15,7 @@ COMMANDS = [
     "plugins",
     "devices",
     "run",
-    "build_engines",
+    "build_tensorrt",
     "check",
     "control",
     "eval",

@@ -42,8 +42,8 @@ from live2diff_broadcast.engine.components import (  # noqa: E402
     tiny_components,
 )
 from live2diff_broadcast.engine.config import StreamConfig  # noqa: E402
-from live2diff_broadcast.engine.recompute import WindowRecomputeStream  # noqa: E402
 from live2diff_broadcast.engine.stream import Live2DiffStream  # noqa: E402
+from scripts.recompute import WindowRecomputeStream  # noqa: E402
 
 PRESETS = {"tiny": tiny_components, "small": small_random_components, "sd15": sd15_random_components}
 T_INDEX = {1: (35,), 2: (30, 40), 3: (30, 36, 42), 4: (25, 34, 43, 47)}
@@ -106,20 +106,17 @@ def matmul_peak_tflops(device: torch.device, dtype: torch.dtype) -> float:
 
 
 def unet_flops(stream: Live2DiffStream) -> int:
-    """FLOPs of one pipelined stream UNet call (counted on the eager UNet with random inputs)."""
+    """FLOPs of one pipelined stream UNet call (the eager stream graph, random inputs; it reads the
+    cache and writes nothing)."""
     n, cfg = stream.config.num_steps, stream.config
-    unet = getattr(stream.components.unet, "eager", stream.components.unet)
     x = torch.randn(n, 4, 1, cfg.height // 8, cfg.width // 8, device=stream.device, dtype=stream.dtype)
     depth = torch.randn(n, 4, cfg.height // 8, cfg.width // 8, device=stream.device, dtype=stream.dtype)
     assert stream.text_embeds is not None
     stream.state.set_stream(0, [cfg.causal.window + r for r in range(n)])
     counter = FlopCounterMode(display=False)
-    snapshot = [(layer.k.clone(), layer.v.clone()) for layer in stream.cache.layers]  # the call writes slots
     with counter:
-        unet(x, stream.schedule.timesteps, stream.text_embeds.expand(n, -1, -1), depth)
-    for layer, (k, v) in zip(stream.cache.layers, snapshot, strict=True):
-        layer.k.copy_(k)
-        layer.v.copy_(v)
+        stream.unet.graph(x, stream.schedule.timesteps, stream.text_embeds.expand(n, -1, -1), depth,
+                          *stream.state.tables(n), *stream.cache.tensors())
     return int(counter.get_total_flops())
 
 
@@ -237,7 +234,7 @@ def main() -> int:
                 result = measure(stream, args.frames, width, height, device)
                 if kind == "eager":
                     flops = unet_flops(stream)
-                geometry = layer_geometry(getattr(components.unet, "eager", components.unet).unet, height // 8, width // 8)
+                geometry = layer_geometry(components.unet.unet, height // 8, width // 8)
                 window_only, with_scratch = analytic_kv_bytes(geometry, n, config.causal, dtype)
                 unet_ms = result["stage_ms"].get("unet", 0.0)
                 result.update(

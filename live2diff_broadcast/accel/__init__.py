@@ -1,10 +1,14 @@
 """Acceleration backends for the streaming UNet, the depth model and TAESD.
 
-* ``stream_graph``: the stream-mode UNet call as a pure function of its inputs (KV cache in,
-  new K/V rows out), the one graph every backend runs (ONNX, TensorRT, torch.compile).
+Every backend runs the same stream call as eager PyTorch: ``engine.stream_graph.StreamUNetGraph``,
+a pure function (KV cache in, new K/V rows out) on the stream's own attention state and cache,
+built on its ``engine.causal_unet.CausalUNet`` and attached with ``Live2DiffStream.accelerate``.
+
 * ``onnx_export`` / ``ort_*``: ONNX graphs and onnxruntime sessions.
 * ``compiled``: torch.compile + CUDA-graph capture of the stream call.
-* ``trt_*`` / ``engine_key`` / ``engine_cache``: TensorRT engines (optional extra, lazy import).
+* ``onnx_targets``: the ONNX graphs of a stream and the TensorRT plans built from them.
+* ``trt_*`` / ``tensorrt_key`` / ``tensorrt_cache``: TensorRT plans (optional extra, lazy import).
+* ``geometry``: KV-cache shapes from the UNet's layout.
 * ``backend``: picks a backend from the profile, falls back loudly to PyTorch.
 
 Heavy or optional dependencies (onnx, onnxruntime, tensorrt) are imported only inside the

@@ -1,7 +1,8 @@
 """Choosing the stream's backend from the profile, with a loud fallback to PyTorch.
 
-``apply_backend(stream, engine_section)`` installs the requested runner for the UNet and, when
-asked, onnxruntime sessions for the depth model and TAESD. Anything that stops a backend (a
+``apply_backend(stream, engine_section)`` builds the requested runner on the stream's eager
+``CausalUNet`` (same attention state, same KV cache) and attaches it with ``stream.accelerate``,
+and, when asked, installs onnxruntime sessions for the depth model and TAESD. Anything that stops a backend (a
 missing package, no GPU, a failed export or build, out of memory, at start-up or at the first
 calls) is logged as an error and recorded in the returned ``BackendReport``
 (``active`` / ``fallback_reason``, shown by the translator as ``active_backend`` and
@@ -16,15 +17,12 @@ from typing import Literal, Protocol
 
 import torch
 
-from ..engine.attention import TemporalAttentionState
 from ..engine.backend_report import BackendReport
+from ..engine.causal_unet import CausalUNet, StreamRunner
 from ..engine.components import Live2DiffComponents
 from ..engine.config import StreamConfig
-from ..engine.kv_cache import TemporalKVCache
 from ..engine.stream import Live2DiffStream
-from ..engine.unet import Live2DiffUNet
-from .engine_cache import EngineCache
-from .runner import AcceleratedUNet, StreamRunner
+from .tensorrt_cache import TensorRTCache
 
 logger = logging.getLogger(__name__)
 
@@ -52,26 +50,18 @@ def resolve_backend(requested: Backend, device: torch.device) -> str:
     return requested
 
 
-class _EagerRunner:
-    name = "pytorch"
-
-    def __init__(self, eager: Live2DiffUNet) -> None:
-        self.eager = eager
-
-    def __call__(self, latents: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
-        return self.eager(latents, timesteps, text, depth)
-
-
 class FallbackRunner:
-    """An accelerated runner that switches to the eager UNet for good on its first failure.
+    """An accelerated runner that switches to the eager ``CausalUNet`` for good on its first failure.
 
     Every runner writes the cache only after its graph has run, so a failed call leaves the cache
-    as it was and the eager UNet can redo the same call.
+    as it was and the eager call can redo the same call on the same state and cache.
     """
 
-    def __init__(self, runner: StreamRunner, eager: Live2DiffUNet, report: BackendReport) -> None:
+    def __init__(self, runner: StreamRunner, eager: CausalUNet, report: BackendReport) -> None:
+        if runner.state is not eager.state or runner.cache is not eager.cache:
+            raise ValueError(f"the {runner.name} runner and its eager fallback must share one state and KV cache")
         self.runner, self.eager, self.report = runner, eager, report
-        self.name = runner.name
+        self.name, self.state, self.cache = runner.name, eager.state, eager.cache
         self.failed = False
 
     def __call__(self, latents: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
@@ -89,23 +79,19 @@ class FallbackRunner:
 def _unet_runner(
     backend: str,
     components: Live2DiffComponents,
-    state: TemporalAttentionState,
-    kv: TemporalKVCache,
+    eager: CausalUNet,
     size: tuple[int, int],
     device: torch.device,
     settings: EngineSettings,
-    cache: EngineCache,
+    cache: TensorRTCache,
 ) -> StreamRunner:
-    """A runner for the stream whose attention ``state`` and cache ``kv`` are given, at ``size`` (H, W)."""
-    from .stream_graph import StreamUNetGraph
-
-    eager = getattr(components.unet, "eager", components.unet)
+    """A runner on ``eager``'s graph, attention state and KV cache, for frames of ``size`` (H, W)."""
+    state, kv = eager.state, eager.cache
     if backend == "compiled":
         from .compiled import CompiledStreamRunner
 
-        graph = StreamUNetGraph(eager, state.causal.window)
-        return CompiledStreamRunner(graph, state, kv, use_compile=settings.torch_compile, cuda_graph=settings.cuda_graph)
-    from .engines import ensure_engine, ensure_onnx, stream_unet_target
+        return CompiledStreamRunner(eager.graph, state, kv, use_compile=settings.torch_compile, cuda_graph=settings.cuda_graph)
+    from .onnx_targets import ensure_onnx, ensure_tensorrt_plan, stream_unet_target
 
     # shape-only config: the graph depends on size, step count and window, not on the timestep values
     shape = StreamConfig(height=size[0], width=size[1], t_index_list=tuple(range(kv.num_steps)), causal=state.causal)
@@ -120,7 +106,7 @@ def _unet_runner(
 
         import_tensorrt()  # fail fast, before any export
         target = stream_unet_target(components, shape, settings.onnx_opset, tensorrt=True)
-        plan = ensure_engine(target, cache, refittable=settings.trt_refit)
+        plan = ensure_tensorrt_plan(target, cache, refittable=settings.trt_refit)
         return TrtStreamRunner(TrtEngine(plan, device), state, kv)
     raise ValueError(f"unknown backend {backend!r}; expected pytorch, compiled, onnxruntime or tensorrt")
 
@@ -135,29 +121,29 @@ def apply_backend(stream: Live2DiffStream, settings: EngineSettings) -> BackendR
     """Install the profile's backends on ``stream``; returns what actually runs."""
     backend = resolve_backend(settings.backend, stream.device)
     report = BackendReport(requested=settings.backend)
-    cache = EngineCache(Path(settings.engine_dir) if settings.engine_dir else None)
+    cache = TensorRTCache(Path(settings.engine_dir) if settings.engine_dir else None)
     components, device = stream.components, stream.device
-    eager = getattr(components.unet, "eager", components.unet)  # never wrap twice
 
-    def make(state: TemporalAttentionState, kv: TemporalKVCache, size: tuple[int, int]) -> StreamRunner:
-        return FallbackRunner(_unet_runner(backend, components, state, kv, size, device, settings, cache), eager, report)
+    def make(eager: CausalUNet, size: tuple[int, int]) -> StreamRunner:
+        return FallbackRunner(_unet_runner(backend, components, eager, size, device, settings, cache), eager, report)
 
-    def rebuild(state: TemporalAttentionState, kv: TemporalKVCache, size: tuple[int, int]) -> StreamRunner:
+    def rebuild(eager: CausalUNet, size: tuple[int, int]) -> StreamRunner:
+        """For the stream's new state and cache after a step-count change; eager if that fails."""
         try:
-            return make(state, kv, size)
+            return make(eager, size)
         except Exception as exc:  # noqa: BLE001
             report.active = "pytorch"
             report.fall_back(f"backend {backend!r} unavailable after a stream change", f"{type(exc).__name__}: {exc}")
-            return _EagerRunner(eager)
+            return eager
 
     if backend != "pytorch":
         try:
-            runner = make(stream.state, stream.cache, (stream.config.height, stream.config.width))
+            runner = make(stream.unet, (stream.config.height, stream.config.width))
         except Exception as exc:  # noqa: BLE001 - missing package, no GPU, export/build failure, OOM
             logger.debug("backend %s failed to start", backend, exc_info=True)
             report.fall_back(f"backend {backend!r} unavailable", f"{type(exc).__name__}: {exc}")
         else:
-            components.unet = AcceleratedUNet(eager, stream.state, stream.cache, runner, rebuild)  # type: ignore[assignment]
+            stream.accelerate(runner, rebuild)
             report.active = backend
     _apply_parts(stream, settings, backend, cache, report)
     logger.info("engine backends: unet=%s depth=%s vae=%s%s", report.active, report.depth, report.vae,
@@ -165,13 +151,13 @@ def apply_backend(stream: Live2DiffStream, settings: EngineSettings) -> BackendR
     return report
 
 
-def _apply_parts(stream: Live2DiffStream, settings: EngineSettings, unet_backend: str, cache: EngineCache,
+def _apply_parts(stream: Live2DiffStream, settings: EngineSettings, unet_backend: str, cache: TensorRTCache,
                  report: BackendReport) -> None:
     prefer_trt = unet_backend == "tensorrt"
     depth_backend = _part_backend(settings.depth_backend, unet_backend)
     if depth_backend == "onnxruntime":
         try:
-            from .engines import depth_target, ensure_onnx
+            from .onnx_targets import depth_target, ensure_onnx
             from .ort_components import OrtDepthEstimator
 
             target = depth_target(stream.components, settings.onnx_opset)
@@ -183,7 +169,7 @@ def _apply_parts(stream: Live2DiffStream, settings: EngineSettings, unet_backend
     vae_backend = _part_backend(settings.vae_backend, unet_backend)
     if vae_backend == "onnxruntime":
         try:
-            from .engines import ensure_onnx, vae_targets
+            from .onnx_targets import ensure_onnx, vae_targets
             from .ort_components import OrtLatentCodec
 
             enc, dec = vae_targets(stream.components, stream.config, settings.onnx_opset)

@@ -19,11 +19,9 @@ from collections.abc import Callable
 
 import torch
 
-from ..engine.attention import TemporalAttentionState
-from ..engine.kv_cache import TemporalKVCache
+from ..engine.kv_cache import TemporalAttentionState, TemporalKVCache, write_rows
+from ..engine.stream_graph import StreamUNetGraph
 from .errors import BackendUnavailable
-from .runner import cache_tensors, state_inputs
-from .stream_graph import StreamUNetGraph, write_rows
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +55,8 @@ class CompiledStreamRunner:
     def step(self, latents: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """One stream call without a CUDA graph: functional graph, then the in-place ring write."""
         n = latents.shape[0]
-        caches = cache_tensors(self.cache)
-        eps, *new = self.fn(latents, timesteps, text, depth, *state_inputs(self.state, n), *caches)
+        caches = self.cache.tensors()
+        eps, *new = self.fn(latents, timesteps, text, depth, *self.state.tables(n), *caches)
         write_rows(caches, new, self.state.row_index[:n], self.state.write_slot[:n])
         return eps
 
@@ -66,7 +64,7 @@ class CompiledStreamRunner:
         if not (self.cuda_graph and latents.device.type == "cuda"):
             return self.step(latents, timesteps, text, depth)
         inputs = (latents, timesteps, text, depth)
-        pointers = [t.data_ptr() for t in cache_tensors(self.cache)]
+        pointers = [t.data_ptr() for t in self.cache.tensors()]
         if self._captured is None or pointers != self._pointers or not self._fits(inputs):
             self._capture(inputs)
             self._pointers = pointers

@@ -20,9 +20,9 @@ from transformers import DPTForDepthEstimation
 
 from ..engine.config import CausalWindow
 from ..engine.kv_cache import plan_row
+from ..engine.stream_graph import StreamUNetGraph, input_names, output_names
 from ..engine.unet import Live2DiffUNet
 from .geometry import layer_geometry
-from .stream_graph import StreamUNetGraph, input_names, output_names
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def export_stream_unet(
     layer (n,HW,heads,W+1,d). Outputs: eps, then new K and V rows of every layer (n,HW,heads,d).
     """
     param = next(unet.parameters())
-    graph = StreamUNetGraph(unet, spec.causal.window).eval()
+    graph = StreamUNetGraph(unet).eval()
     args = stream_example_inputs(unet, spec, param.device, param.dtype)
     return _export(graph, args, path, input_names(graph.num_layers), output_names(graph.num_layers), opset)
 

@@ -7,11 +7,9 @@ from typing import Any
 
 import torch
 
-from ..engine.attention import TemporalAttentionState
-from ..engine.kv_cache import TemporalKVCache
+from ..engine.kv_cache import TemporalAttentionState, TemporalKVCache, write_rows
+from ..engine.stream_graph import FRAME_INPUTS, STATE_INPUTS
 from .ort_session import bind, make_session
-from .runner import cache_tensors, state_inputs
-from .stream_graph import FRAME_INPUTS, STATE_INPUTS, write_rows
 
 
 class OrtStreamRunner:
@@ -45,8 +43,8 @@ class OrtStreamRunner:
 
     def __call__(self, latents: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         n = latents.shape[0]
-        caches = cache_tensors(self.cache)
-        values = [latents, timesteps, text, depth, *state_inputs(self.state, n), *caches]
+        caches = self.cache.tensors()
+        values = [latents, timesteps, text, depth, *self.state.tables(n), *caches]
         if len(values) != len(self.inputs):
             raise ValueError(f"the ONNX stream graph takes {len(self.inputs)} inputs, the stream has {len(values)} "
                              f"(a graph exported for another model or window?)")

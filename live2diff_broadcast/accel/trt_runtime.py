@@ -15,11 +15,8 @@ from pathlib import Path
 
 import torch
 
-from ..engine.attention import TemporalAttentionState
-from ..engine.kv_cache import TemporalKVCache
+from ..engine.kv_cache import TemporalAttentionState, TemporalKVCache, write_rows
 from .errors import BackendUnavailable, EngineBuildError
-from .runner import cache_tensors, state_inputs
-from .stream_graph import write_rows
 from .trt_build import import_tensorrt
 
 logger = logging.getLogger(__name__)
@@ -72,7 +69,7 @@ class TrtStreamRunner:
     def _bind_all(self, inputs: tuple[torch.Tensor, ...]) -> None:
         n = inputs[0].shape[0]
         self._static = [t.clone().contiguous() for t in inputs]
-        values = [*self._static, *state_inputs(self.state, n), *cache_tensors(self.cache)]
+        values = [*self._static, *self.state.tables(n), *self.cache.tensors()]
         if len(values) != len(self.engine.inputs):
             raise ValueError(f"the engine takes {len(self.engine.inputs)} inputs, the stream provides {len(values)}")
         for name, value in zip(self.engine.inputs, values, strict=True):
@@ -81,19 +78,19 @@ class TrtStreamRunner:
         self._outputs = [torch.empty(self.engine.shape(name), device=self.engine.device, dtype=dtype) for name in self.engine.outputs]
         for name, value in zip(self.engine.outputs, self._outputs, strict=True):
             self.engine.bind(name, value)
-        self._bound_cache = [t.data_ptr() for t in cache_tensors(self.cache)]
+        self._bound_cache = [t.data_ptr() for t in self.cache.tensors()]
         logger.info("TensorRT stream engine bound: %d inputs (%d cache tensors in place), %d outputs",
                     len(values), len(self._bound_cache), len(self._outputs))
 
     def __call__(self, latents: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         inputs = (latents, timesteps, text, depth)
-        if not self._static or [t.data_ptr() for t in cache_tensors(self.cache)] != self._bound_cache:
+        if not self._static or [t.data_ptr() for t in self.cache.tensors()] != self._bound_cache:
             self._bind_all(inputs)
         for static, value in zip(self._static, inputs, strict=True):
             static.copy_(value)
         self.engine.execute()
         eps, *new = self._outputs
         n = latents.shape[0]
-        write_rows(cache_tensors(self.cache), new, self.state.row_index[:n], self.state.write_slot[:n])
+        write_rows(self.cache.tensors(), new, self.state.row_index[:n], self.state.write_slot[:n])
         return eps.clone()
 

@@ -1,15 +1,25 @@
-"""Uni-directional temporal attention with warmup sinks, as a diffusers attention processor.
+"""Uni-directional temporal attention with warmup sinks: the one fast path, as a diffusers processor.
 
-Installed on the motion modules' temporal self-attentions only (attn1 and attn2 of every
-motion transformer block). The spatial UNet keeps its own processors.
+Installed on the motion modules' temporal self-attentions only (attn1 and attn2 of every motion
+transformer block); the spatial UNet keeps its own processors. Every processor of a UNet is bound
+to one ``AttentionCall``, the hand-over object of a single UNet call: whoever makes the call fills
+it (mode, per-row tables, the cache tensors to read), the processors read it and hand back each
+frame's new K/V in it, and the caller writes those into the cache afterwards. A processor holds
+no cache and no stream state, so one UNet can serve any stream, and the same processor runs in
+eager PyTorch, under torch.compile and inside an exported ONNX/TensorRT graph.
 
-Two modes, chosen per UNet call by the shared ``TemporalAttentionState``:
+Two modes:
 
 * ``warmup``: one row of ``warmup`` frames at one denoising step attend to each other
-  bidirectionally (positions 0..warmup-1); their PE-free K/V fill that step's sink slots.
-* ``stream``: B rows of one new frame each, row r at denoising step ``step_start + r``. Each row
-  writes its K/V into its step's ring slot, then attends to the sinks plus the most recent
-  ``window - warmup`` frames including itself.
+  bidirectionally (positions 0..warmup-1); their PE-free K/V are handed back for that step's
+  sink slots.
+* ``stream``: B rows of one new frame each. Row r reads the cache of its step (read only) and
+  attends to the sinks plus the most recent ``window - warmup`` frames including itself. The
+  cache slot the row will write (``write_slot``) still holds the frame that is leaving the
+  window, so it is masked out of the read, and the new frame's own K/V enter as one extra key at
+  the row's query position, visible unless the row is a pipeline fill (whose write slot is the
+  scratch slot ``W``): softmax over {window slots except the write slot} + {new key} is exactly
+  softmax over the window after the write. The new K/V rows are handed back for the write.
 
 Positional encoding. The stock block adds ``pe[0:F]`` to the normed input before attn1/attn2;
 we replace that module with ``DeferredPositionalEmbedding`` (same ``pe`` buffer, identity
@@ -32,10 +42,10 @@ from diffusers.models.embeddings import SinusoidalPositionalEmbedding
 from torch import nn
 
 from .config import CausalWindow
-from .kv_cache import LayerKVCache, TemporalKVCache, plan_row
 from .unet import motion_transformers
 
-Mode = Literal["warmup", "stream"]
+CallMode = Literal["idle", "warmup", "stream"]
+KV = tuple[torch.Tensor, torch.Tensor]
 
 
 class DeferredPositionalEmbedding(nn.Module):
@@ -73,89 +83,95 @@ def causal_mask(num_frames: int, causal: CausalWindow, device: torch.device | No
     return earlier | both_warmup
 
 
-class TemporalAttentionState:
-    """What every causal processor needs to know about the current UNet call.
+def positional_terms(attn: Attention, pe: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """W_q pe, W_k pe, W_v pe for positions 0..length-1, each (length, C) (no bias: linearity)."""
+    table = pe[0, :length]  # (length, C)
+    return F.linear(table, attn.to_q.weight), F.linear(table, attn.to_k.weight), F.linear(table, attn.to_v.weight)
 
-    Set by the stream before each call (``set_warmup`` / ``set_stream``). The per-row tables live
-    in static device buffers updated in place (a CUDA graph can capture reads of them); their
-    contents come from device tables built once per distinct row layout (no GPU->CPU sync and,
-    in steady state, no host->device copy).
+
+def call_bias(key_bias: torch.Tensor, write_slot: torch.Tensor) -> torch.Tensor:
+    """(B, W) visibility bias + (B,) write slots -> (B, W + 1) bias for the cache slots + the new key.
+
+    The write slot is hidden from the cache read; the new key is visible iff the write slot is a
+    real slot (``< W``); pipeline-fill rows write the scratch slot ``W`` and see only the sinks.
+    """
+    b, window = key_bias.shape
+    slots = torch.arange(window, device=key_bias.device)  # (W,)
+    hidden = slots[None, :] == write_slot[:, None]  # (B, W)
+    cache_bias = key_bias.masked_fill(hidden, float("-inf"))
+    zero = torch.zeros_like(key_bias[:, :1])  # (B, 1)
+    self_bias = torch.where((write_slot < window)[:, None], zero, zero - float("inf"))  # (B, 1)
+    return torch.cat([cache_bias, self_bias], dim=1)  # (B, W + 1)
+
+
+class AttentionCall:
+    """The hand-over between the maker of one UNet call and its temporal attention layers.
+
+    Filled right before the call (``begin_warmup`` / ``begin_stream``), read by the processors
+    during it, emptied by ``finish``, which returns what they handed back. Between calls it holds
+    no tensors. diffusers' motion blocks pass no per-call arguments to their processors, so this
+    shared object is how the call's inputs reach them.
     """
 
-    def __init__(self, causal: CausalWindow, max_rows: int, device: torch.device, dtype: torch.dtype) -> None:
-        self.causal = causal
-        self.max_rows = max_rows
-        self.mode: Mode = "warmup"
-        self.step_start = 0
-        self.rows = 1
-        self.row_frames: list[int | None] = []  # host copy, for reference processors and tests
-        w = causal.window
-        self.row_index = torch.arange(max_rows, device=device)
-        self.write_slot = torch.zeros(max_rows, dtype=torch.long, device=device)
-        self.key_positions = torch.zeros(max_rows, w, dtype=torch.long, device=device)
-        self.query_position = torch.zeros(max_rows, dtype=torch.long, device=device)
-        self.key_bias = torch.zeros(max_rows, w, dtype=dtype, device=device)  # 0 visible, -inf hidden
-        self._table_cache: dict[tuple[tuple[int, bool] | None, ...], tuple[torch.Tensor, ...]] = {}
+    def __init__(self, num_layers: int) -> None:
+        self.num_layers = num_layers
+        self.mode: CallMode = "idle"
+        self.warmup_frames = 0
+        self.key_positions: torch.Tensor | None = None  # (B, W) long: position of the frame in each slot
+        self.query_position: torch.Tensor | None = None  # (B,) long: each row's own position
+        self.bias: torch.Tensor | None = None  # (B, W + 1): cache slots (write slot hidden) + the new key
+        self.caches: Sequence[KV] = ()  # per layer (K, V), each (B, HW, heads, W + 1, d), read only
+        self.new_kv: dict[int, KV] = {}  # per layer, handed back by the processors
 
-    def set_warmup(self, step: int) -> None:
-        """Next call: the warmup frames, all at denoising step ``step``."""
-        self.mode, self.step_start, self.rows = "warmup", step, 1
-        self.row_frames = list(range(self.causal.warmup))
+    def begin_warmup(self, frames: int) -> None:
+        """Next UNet call: one row of ``frames`` warmup frames (the sinks)."""
+        self.mode, self.warmup_frames, self.new_kv = "warmup", frames, {}
 
-    def set_stream(self, step_start: int, frames: Sequence[int | None]) -> None:
-        """Next call: row r holds frame ``frames[r]`` (None = pipeline fill) at step ``step_start + r``."""
-        if not 1 <= len(frames) <= self.max_rows:
-            raise ValueError(f"a stream call takes 1..{self.max_rows} rows, got {len(frames)}")
-        b = len(frames)
-        self.mode, self.step_start, self.rows, self.row_frames = "stream", step_start, b, list(frames)
-        write_slot, key_positions, query_position, key_bias = self._tables(tuple(frames))
-        self.write_slot[:b].copy_(write_slot)  # device to device: no host round trip
-        self.key_positions[:b].copy_(key_positions)
-        self.query_position[:b].copy_(query_position)
-        self.key_bias[:b].copy_(key_bias)
-
-    def _tables(self, frames: tuple[int | None, ...]) -> tuple[torch.Tensor, ...]:
-        """Device tables for one row layout, built once per distinct layout.
-
-        A layout depends only on each row's ring phase and on whether its window is full yet, so
-        a stream meets a bounded set of them (about 2 x rolling + steps) and, once they are all
-        built, a frame's bookkeeping is device-to-device copies only: no pageable host->device
-        copy, which on CUDA would make the host wait for the GPU every frame.
-        """
-        key = tuple(
-            None if f is None else ((f - self.causal.warmup) % self.causal.rolling, f - self.causal.warmup < self.causal.rolling)
-            for f in frames
-        )
-        tables = self._table_cache.get(key)
-        if tables is None:
-            plans = [plan_row(frame, self.causal) for frame in frames]
-            device, dtype = self.write_slot.device, self.key_bias.dtype
-            valid = torch.tensor([p.key_valid for p in plans])
-            tables = (
-                torch.tensor([p.write_slot for p in plans], device=device),
-                torch.tensor([p.key_positions for p in plans], device=device),
-                torch.tensor([p.query_position for p in plans], device=device),
-                torch.where(valid, 0.0, float("-inf")).to(device=device, dtype=dtype),
+    def begin_stream(
+        self,
+        key_positions: torch.Tensor,
+        key_bias: torch.Tensor,
+        query_position: torch.Tensor,
+        write_slot: torch.Tensor,
+        caches: Sequence[torch.Tensor],
+    ) -> None:
+        """Next UNet call: B stream rows. Tables as in ``TemporalAttentionState.tables``; ``caches``:
+        every layer's K then V, (B, HW, heads, W + 1, d) each, row r holding its own step's slots."""
+        if len(caches) != 2 * self.num_layers:
+            raise ValueError(
+                f"expected {2 * self.num_layers} cache tensors (K and V of {self.num_layers} layers), got {len(caches)}"
             )
-            if len(self._table_cache) >= 4 * self.causal.window + 4 * self.max_rows:  # bounded, whatever the caller
-                self._table_cache.clear()
-            self._table_cache[key] = tables
-        return tables
+        self.mode, self.new_kv = "stream", {}
+        self.key_positions, self.query_position = key_positions, query_position
+        self.bias = call_bias(key_bias, write_slot)
+        self.caches = [(caches[2 * i], caches[2 * i + 1]) for i in range(self.num_layers)]
+
+    def finish(self) -> list[KV]:
+        """End the call: every layer's new (K, V), in layer order. Warmup: (HW, heads, warmup, d)
+        each; stream: (B, HW, heads, d) each."""
+        handed, self.new_kv = self.new_kv, {}
+        self.abort()
+        missing = [i for i in range(self.num_layers) if i not in handed]
+        if missing:
+            raise RuntimeError(f"temporal attention layers {missing} handed back no K/V: is another processor installed?")
+        return [handed[i] for i in range(self.num_layers)]
+
+    def abort(self) -> None:
+        """Drop the call's inputs (after a failed call, too)."""
+        self.mode, self.new_kv = "idle", {}
+        self.key_positions = self.query_position = self.bias = None
+        self.caches = ()
 
 
-def _positional_terms(attn: Attention, pe: torch.Tensor, length: int) -> tuple[torch.Tensor, ...]:
-    """W_q pe, W_k pe, W_v pe for positions 0..length-1, each (length, C) (no bias: linearity)."""
-    table = pe[0, :length]
-    return tuple(F.linear(table, proj.weight) for proj in (attn.to_q, attn.to_k, attn.to_v))
+class BoundTemporalProcessor:
+    """A temporal attention processor bound to layer ``layer`` of an ``AttentionCall``."""
+
+    def __init__(self, call: AttentionCall, layer: int, pos: DeferredPositionalEmbedding) -> None:
+        self.call, self.layer, self.pos = call, layer, pos
 
 
-class CausalTemporalAttnProcessor:
-    """Fast path: reads and writes the layer's preallocated KV cache in place."""
-
-    def __init__(self, state: TemporalAttentionState, cache: LayerKVCache, pos: DeferredPositionalEmbedding) -> None:
-        self.state = state
-        self.cache = cache
-        self.pos = pos
+class CausalTemporalAttnProcessor(BoundTemporalProcessor):
+    """The fast path: reads the cache handed in for the call, hands back the new K/V."""
 
     def __call__(
         self,
@@ -166,25 +182,28 @@ class CausalTemporalAttnProcessor:
         temb: torch.Tensor | None = None,
         **kwargs: object,
     ) -> torch.Tensor:
-        if self.state.mode == "warmup":
+        mode = self.call.mode
+        if mode == "warmup":
             out = self._warmup(attn, hidden_states)
-        else:
+        elif mode == "stream":
             out = self._stream(attn, hidden_states)
+        else:
+            raise RuntimeError("causal temporal attention called outside a warmup or stream call (AttentionCall idle)")
         return attn.to_out[1](attn.to_out[0](out))
 
     def _warmup(self, attn: Attention, x: torch.Tensor) -> torch.Tensor:
-        n, f, c = x.shape  # (HW, warmup, C): one row of warmup frames
-        heads, w = attn.heads, self.state.causal.warmup
+        """x (HW, w, C): one row of the w warmup frames -> (HW, w, C); hands back K/V (HW, heads, w, d)."""
+        n, f, c = x.shape
+        heads, w = attn.heads, self.call.warmup_frames
         if f != w:
             raise ValueError(f"warmup call must carry exactly {w} frames, got {f}")
         d = c // heads
         q_raw, k_raw, v_raw = attn.to_q(x), attn.to_k(x), attn.to_v(x)  # (HW, w, C), no PE
-        self.cache.ensure(n, heads, d, x.dtype, x.device)
-        kc, vc = self.cache.tensors()
-        s = self.state.step_start
-        kc[s, :, :, :w] = k_raw.view(n, w, heads, d).transpose(1, 2)  # (HW, heads, w, d)
-        vc[s, :, :, :w] = v_raw.view(n, w, heads, d).transpose(1, 2)
-        pe_q, pe_k, pe_v = _positional_terms(attn, self.pos.pe, w)  # (w, C) each
+        self.call.new_kv[self.layer] = (
+            k_raw.view(n, w, heads, d).transpose(1, 2),  # (HW, heads, w, d)
+            v_raw.view(n, w, heads, d).transpose(1, 2),
+        )
+        pe_q, pe_k, pe_v = positional_terms(attn, self.pos.pe, w)  # (w, C) each
         q = (q_raw + pe_q).view(n, w, heads, d).transpose(1, 2)  # (HW, heads, w, d)
         k = (k_raw + pe_k).view(n, w, heads, d).transpose(1, 2)
         v = (v_raw + pe_v).view(n, w, heads, d).transpose(1, 2)
@@ -192,42 +211,43 @@ class CausalTemporalAttnProcessor:
         return out.transpose(1, 2).reshape(n, w, c)
 
     def _stream(self, attn: Attention, x: torch.Tensor) -> torch.Tensor:
-        st = self.state
-        b, heads, window = st.rows, attn.heads, st.causal.window
-        n, f, c = x.shape  # (B*HW, 1, C)
+        """x (B*HW, 1, C): one new frame per row -> (B*HW, 1, C); hands back K/V (B, HW, heads, d)."""
+        call = self.call
+        assert call.key_positions is not None and call.query_position is not None and call.bias is not None
+        b, window = call.key_positions.shape
+        n, f, c = x.shape
         if f != 1:
             raise ValueError(f"stream call must carry one frame per row, got {f}")
+        heads = attn.heads
         hw, d = n // b, c // heads
         q = attn.to_q(x).view(b, hw, heads, d)
         k_new = attn.to_k(x).view(b, hw, heads, d)
         v_new = attn.to_v(x).view(b, hw, heads, d)
+        kc, vc = call.caches[self.layer]
+        keys, values = kc[:, :, :, :window], vc[:, :, :, :window]  # (B, HW, heads, W, d), read only, no copy
 
-        # 1. write this frame's PE-free K/V into its step's ring slot (fill rows: scratch slot)
-        kc, vc = self.cache.tensors()
-        s0 = st.step_start
-        kb, vb = kc[s0 : s0 + b], vc[s0 : s0 + b]  # (B, HW, heads, window+1, d) views
-        rows, slots = st.row_index[:b], st.write_slot[:b]
-        kb[rows, :, :, slots] = k_new
-        vb[rows, :, :, slots] = v_new
-        keys, values = kb[:, :, :, :window], vb[:, :, :, :window]  # (B, HW, heads, W, d), no copy
+        # 1. positional terms: query and new key at the row's position, cached keys at their slots'
+        pe_q, pe_k, pe_v = positional_terms(attn, self.pos.pe, window)  # (W, C)
+        qpos = call.query_position  # (B,)
+        q = q + pe_q[qpos].view(b, 1, heads, d)  # (B, HW, heads, d)
+        pe_k_slots = pe_k[call.key_positions].view(b, window, heads, d).permute(0, 2, 1, 3)  # (B, heads, W, d)
+        pe_v_slots = pe_v[call.key_positions].view(b, window, heads, d).permute(0, 2, 1, 3)
 
-        # 2. positional terms for each row's query and each slot's current position
-        pe_q, pe_k, pe_v = _positional_terms(attn, self.pos.pe, window)  # (W, C)
-        q = q + pe_q[st.query_position[:b]].view(b, 1, heads, d)  # (B, HW, heads, d)
-        pos = st.key_positions[:b]  # (B, W)
-        pe_k_slots = pe_k[pos].view(b, window, heads, d).permute(0, 2, 1, 3)  # (B, heads, W, d)
-        pe_v_slots = pe_v[pos].view(b, window, heads, d).permute(0, 2, 1, 3)
-
-        # 3. scores = q.K + q.(W_k pe) over the window; invalid slots masked out
+        # 2. scores over the cached window + one for the new key; hidden slots get -inf
         scores = (q.unsqueeze(-2) @ keys.transpose(-1, -2)).squeeze(-2)  # (B, HW, heads, W)
         q_by_head = q.permute(0, 2, 1, 3)  # (B, heads, HW, d)
         scores = scores + (q_by_head @ pe_k_slots.transpose(-1, -2)).permute(0, 2, 1, 3)
-        scores = scores * attn.scale + st.key_bias[:b].view(b, 1, 1, window)
-        probs = scores.softmax(dim=-1, dtype=torch.promote_types(q.dtype, torch.float32)).to(q.dtype)  # (B, HW, heads, W)
+        k_self = k_new + pe_k[qpos].view(b, 1, heads, d)
+        self_score = (q * k_self).sum(dim=-1, keepdim=True)  # (B, HW, heads, 1)
+        scores = torch.cat([scores, self_score], dim=-1) * attn.scale + call.bias.view(b, 1, 1, window + 1)
+        probs = scores.softmax(dim=-1, dtype=torch.promote_types(q.dtype, torch.float32)).to(q.dtype)
 
-        # 4. output = probs @ V + probs @ (W_v pe)
-        out = (probs.unsqueeze(-2) @ values).squeeze(-2)  # (B, HW, heads, d)
-        out = out + (probs.permute(0, 2, 1, 3) @ pe_v_slots).permute(0, 2, 1, 3)
+        # 3. output = probs @ (V + W_v pe) over the window + p_self (v_new + W_v pe_q)
+        p_cache, p_self = probs[..., :window], probs[..., window:]  # (B, HW, heads, W), (B, HW, heads, 1)
+        out = (p_cache.unsqueeze(-2) @ values).squeeze(-2)  # (B, HW, heads, d)
+        out = out + (p_cache.permute(0, 2, 1, 3) @ pe_v_slots).permute(0, 2, 1, 3)
+        out = out + p_self * (v_new + pe_v[qpos].view(b, 1, heads, d))
+        call.new_kv[self.layer] = (k_new, v_new)
         return out.reshape(n, 1, c)
 
 
@@ -255,15 +275,31 @@ def temporal_attentions(unet: UNetMotionModel) -> list[tuple[Attention, Deferred
     return found
 
 
-def install_causal_attention(
-    unet: UNetMotionModel, state: TemporalAttentionState, num_steps: int
-) -> TemporalKVCache:
-    """Install the KV-cached causal processor on every temporal attention; return the cache."""
+def bound_call(layers: Sequence[tuple[Attention, DeferredPositionalEmbedding]]) -> AttentionCall | None:
+    """The AttentionCall every layer's processor is bound to (layer i as layer i), else None."""
+    procs = [attn.processor for attn, _ in layers]
+    first = procs[0]
+    if not isinstance(first, BoundTemporalProcessor):
+        return None
+    call = first.call
+    if call.num_layers != len(layers):
+        return None
+    ok = all(isinstance(p, BoundTemporalProcessor) and p.call is call and p.layer == i for i, p in enumerate(procs))
+    return call if ok else None
+
+
+def install_causal_attention(unet: UNetMotionModel) -> AttentionCall:
+    """Bind the UNet's temporal attentions to an AttentionCall and return it.
+
+    Idempotent, checked once at set-up (never per call): if every temporal attention is already
+    bound to one call (the fast path, or the reference installed over it), that call is returned
+    and the processors are left as they are; otherwise the fast path is installed afresh.
+    """
     layers = temporal_attentions(unet)
-    max_len = layers[0][1].max_len
-    if state.causal.window > max_len:
-        raise ValueError(f"window {state.causal.window} exceeds the motion modules' PE length {max_len}")
-    cache = TemporalKVCache(len(layers), num_steps, state.causal)
-    for (attn, pos), layer_cache in zip(layers, cache.layers, strict=True):
-        attn.set_processor(CausalTemporalAttnProcessor(state, layer_cache, pos))
-    return cache
+    call = bound_call(layers)
+    if call is not None:
+        return call
+    call = AttentionCall(len(layers))
+    for i, (attn, pos) in enumerate(layers):
+        attn.set_processor(CausalTemporalAttnProcessor(call, i, pos))
+    return call

@@ -54,7 +54,6 @@ class StreamConfig:
     noise_mode: NoiseMode = "per_frame"  # "fixed": the same noise for every frame (StreamDiffusion's choice)
     clip_skip: int = 2  # A1111 convention: 1 = last CLIP layer, 2 = penultimate (every Live2Diff style)
     prompt_template: str = "{}"
-    use_kv_cache: bool = True  # False recomputes the whole window every frame (paper Table 3 baseline)
 
     def __post_init__(self) -> None:
         if len(self.t_index_list) < 1:

@@ -5,7 +5,8 @@ It stores each step's UNet *inputs* of the window's frames and recomputes everyt
 them. Within the first window it equals the cached stream exactly; beyond it, past frames are
 recomputed at their current window positions rather than the positions they had when they
 were newest, so outputs drift slightly from the cached method (which is what Live2Diff runs).
-Used by ``scripts/benchmark.py`` to measure what the cache saves.
+Used by ``scripts/benchmark.py`` to measure what the cache saves (the ``no-cache`` rows), by the
+evaluation modes and by training; held to the cached stream by ``tests/engine/test_recompute.py``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 
-from .attention import DeferredPositionalEmbedding, causal_mask, temporal_attentions
-from .components import Live2DiffComponents
-from .config import CausalWindow, StreamConfig
-from .stream import Live2DiffStream, _Encoded
+from live2diff_broadcast.engine.attention import DeferredPositionalEmbedding, causal_mask, temporal_attentions
+from live2diff_broadcast.engine.components import Live2DiffComponents
+from live2diff_broadcast.engine.config import CausalWindow, StreamConfig
+from live2diff_broadcast.engine.stream import Live2DiffStream, _Encoded
 
 
 class WindowAttnProcessor:
@@ -29,7 +30,8 @@ class WindowAttnProcessor:
         self.pos, self.causal = pos, causal
 
     def __call__(self, attn: Attention, hidden_states: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
-        n, f, c = hidden_states.shape  # (HW, L, C)
+        """hidden_states (HW, L, C): the L frames of one window, PE-free -> (HW, L, C)."""
+        n, f, c = hidden_states.shape
         x = hidden_states + self.pos.pe[:, :f]
         heads, d = attn.heads, c // attn.heads
         q, k, v = (proj(x).view(n, f, heads, d).transpose(1, 2) for proj in (attn.to_q, attn.to_k, attn.to_v))
@@ -39,6 +41,8 @@ class WindowAttnProcessor:
 
 
 class WindowRecomputeStream(Live2DiffStream):
+    """A sequential Live2DiffStream whose UNet calls re-run the whole window (no KV cache)."""
+
     def __init__(
         self, components: Live2DiffComponents, config: StreamConfig, device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
@@ -62,7 +66,7 @@ class WindowRecomputeStream(Live2DiffStream):
         self.recent_depth.clear()
         for s in range(self.config.num_steps):
             self.sink_inputs.append(x)
-            eps = self._unet(x[None], self.schedule.timesteps[s : s + 1], self.sink_depth)[0]
+            eps = self._unet(self.components.unet, x[None], self.schedule.timesteps[s : s + 1], self.sink_depth)[0]
             denoised = self.schedule.denoise(x, eps, s)
             if s + 1 < self.config.num_steps:
                 x = self.schedule.add_noise(denoised, torch.stack([self.noise(j, s + 1) for j in range(len(frames))]), s + 1)
@@ -76,7 +80,7 @@ class WindowRecomputeStream(Live2DiffStream):
         for s in range(self.config.num_steps):
             self.recent_inputs[s].append(x)
             window = torch.cat([self.sink_inputs[s], torch.stack(list(self.recent_inputs[s]))])  # (L, 4, h, w)
-            eps = self._unet(window[None], self.schedule.timesteps[s : s + 1], depth)[0, -1]  # newest frame
+            eps = self._unet(self.components.unet, window[None], self.schedule.timesteps[s : s + 1], depth)[0, -1]  # newest
             x = self.schedule.denoise(x, eps, s)
             if s + 1 < self.config.num_steps:
                 x = self.schedule.add_noise(x, self.noise(local, s + 1), s + 1)

@@ -4,7 +4,10 @@
   mask, on the stock model (diffusers' own positional embedding adds pe[0:F]).
 * ``HistoryTemporalAttnProcessor``: keeps every frame's attention input in plain dicts and,
   for each query frame, recomputes K/V of its visible frames with explicit positions
-  (no cache, no ring arithmetic). Driven by the same ``TemporalAttentionState`` as the fast path.
+  (no cache, no ring arithmetic). It runs behind the same call as the fast path: bound to the
+  UNet's ``AttentionCall`` (it hands back each frame's plain K/V like the fast path, which the
+  caller writes into a cache this processor never reads) and told which frame each row holds by
+  the same ``TemporalAttentionState``.
 """
 
 from __future__ import annotations
@@ -14,11 +17,19 @@ import torch.nn.functional as F
 from diffusers import UNetMotionModel
 from diffusers.models.attention_processor import Attention
 
-from .attention import DeferredPositionalEmbedding, TemporalAttentionState, temporal_attentions
+from .attention import (
+    AttentionCall,
+    BoundTemporalProcessor,
+    DeferredPositionalEmbedding,
+    install_causal_attention,
+    temporal_attentions,
+)
+from .kv_cache import TemporalAttentionState
 from .unet import motion_transformers
 
 
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(N, F, C) -> (N, heads, F, C // heads)."""
     n, f, c = x.shape
     return x.view(n, f, heads, c // heads).transpose(1, 2)  # (N, heads, F, d)
 
@@ -37,18 +48,21 @@ class MaskedTemporalAttnProcessor:
 
 
 def install_masked_attention(unet: UNetMotionModel, mask: torch.Tensor) -> None:
+    """Full-clip masked attention on every temporal attention of a stock motion UNet."""
     for transformer in motion_transformers(unet):
         for block in transformer.transformer_blocks:
             for attn in (block.attn1, block.attn2):
                 attn.set_processor(MaskedTemporalAttnProcessor(mask))
 
 
-class HistoryTemporalAttnProcessor:
+class HistoryTemporalAttnProcessor(BoundTemporalProcessor):
     """Recomputes each query frame's visible K/V from the stored inputs of every frame."""
 
-    def __init__(self, state: TemporalAttentionState, pos: DeferredPositionalEmbedding) -> None:
+    def __init__(
+        self, call: AttentionCall, layer: int, pos: DeferredPositionalEmbedding, state: TemporalAttentionState
+    ) -> None:
+        super().__init__(call, layer, pos)
         self.state = state
-        self.pos = pos
         self.history: dict[int, dict[int, torch.Tensor]] = {}  # step -> frame -> (HW, C) input
 
     def _attend(self, attn: Attention, query: torch.Tensor, context: torch.Tensor, query_pos: int) -> torch.Tensor:
@@ -65,6 +79,7 @@ class HistoryTemporalAttnProcessor:
 
     def __call__(self, attn: Attention, hidden_states: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
         st, causal = self.state, self.state.causal
+        self.call.new_kv[self.layer] = self._plain_kv(attn, hidden_states, st.rows)
         if st.mode == "warmup":
             store = self.history.setdefault(st.step_start, {})
             for j in range(hidden_states.shape[1]):
@@ -85,11 +100,24 @@ class HistoryTemporalAttnProcessor:
             outs.append(self._attend(attn, x, context, len(visible) - 1))
         return attn.to_out[1](attn.to_out[0](torch.cat(outs)))
 
+    def _plain_kv(self, attn: Attention, x: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the call hands back: PE-free K/V of the call's frames, in the fast path's layout
+        (warmup: x (HW, w, C) -> (HW, heads, w, d); stream: x (B*HW, 1, C) -> (B, HW, heads, d))."""
+        n, f, c = x.shape
+        heads = attn.heads
+        if self.state.mode == "warmup":
+            return _split_heads(attn.to_k(x), heads), _split_heads(attn.to_v(x), heads)
+        shape = (rows, n // rows, heads, c // heads)
+        return attn.to_k(x).view(shape), attn.to_v(x).view(shape)
+
 
 def install_history_attention(unet: UNetMotionModel, state: TemporalAttentionState) -> list[HistoryTemporalAttnProcessor]:
+    """Replace the fast path with the history reference, bound to the same AttentionCall (so the
+    stream and ``StreamUNetGraph`` on this UNet run the reference behind the same call)."""
+    call = install_causal_attention(unet)
     processors = []
-    for attn, pos in temporal_attentions(unet):
-        proc = HistoryTemporalAttnProcessor(state, pos)
+    for i, (attn, pos) in enumerate(temporal_attentions(unet)):
+        proc = HistoryTemporalAttnProcessor(call, i, pos, state)
         attn.set_processor(proc)
         processors.append(proc)
     return processors

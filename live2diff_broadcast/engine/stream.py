@@ -14,6 +14,10 @@ Per frame (``push``):
 Pipeline-fill rows (before n frames have streamed) carry no frame and write only the cache's
 scratch slot. With ``pipelined=False`` each frame instead runs its n steps one after another
 (the reference the tests hold the pipelined path to; no latency, n UNet calls per frame).
+
+Every UNet call goes through ``CausalUNet`` with the stream's own attention state and KV cache.
+Pipelined calls go to ``runner``: that same eager ``CausalUNet`` unless ``accelerate`` attached a
+compiled / onnxruntime / TensorRT runner built on it; warmup and sequential calls always run eagerly.
 """
 
 from __future__ import annotations
@@ -21,14 +25,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from .attention import TemporalAttentionState, install_causal_attention
 from .blend import BlendedNoise, BlendEnd, BlendPoint
+from .causal_unet import CausalUNet, RunnerFactory, StreamRunner
 from .components import Live2DiffComponents
 from .config import StreamConfig
+from .kv_cache import TemporalAttentionState
 from .noise import NoiseSource
 from .scheduler import StreamSchedule
 from .text import PromptEncoder
@@ -36,6 +42,9 @@ from .timing import StageTimer
 from .vae import LatentCodec
 
 logger = logging.getLogger(__name__)
+
+# (latents (B, 4, F, h, w), timesteps (B,), text (B*F, L, D), depth (B*F, 4, h, w)) -> eps (B, 4, F, h, w)
+UNetCall = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -70,6 +79,9 @@ class Live2DiffStream:
         self.text_embeds: torch.Tensor | None = None  # (1, L, D)
         self.prompt = ""  # the prompt of the settled style (set_prompt / adopt)
         self.timer = StageTimer(self.device)  # enable with stream.timer.enabled = True
+        self.runner_factory: RunnerFactory | None = None  # set by accelerate()
+        self.runner_calls = 0  # pipelined calls made through ``runner``
+        self._accelerated = False
         self._build_steps(config)
         self._build_style(config)
 
@@ -86,7 +98,16 @@ class Live2DiffStream:
             self.components.scheduler, config.t_index_list, config.num_schedule_steps, self.device, self.dtype
         )
         self.state = TemporalAttentionState(config.causal, max_rows=n, device=self.device, dtype=self.dtype)
-        self.cache = install_causal_attention(self.components.unet.unet, self.state, n)
+        self.unet = CausalUNet(self.components.unet, self.state, n)
+        self.cache = self.unet.cache
+        self.runner: StreamRunner = self.unet
+        if self.runner_factory is not None:  # the accelerated runner follows the new state and cache
+            logger.info("denoising steps changed to %d: building a new stream runner for them", n)
+            self.runner = self.runner_factory(self.unet, (config.height, config.width))
+        elif self._accelerated:
+            logger.warning("denoising steps changed to %d and the accelerated runner cannot be rebuilt: "
+                           "pipelined calls run on eager PyTorch from now on", n)
+            self._accelerated = False
         # Pipeline rows: row s holds a frame at denoising step s (static buffers).
         self.rows_x = torch.zeros((n, 4, config.height // 8, config.width // 8), device=self.device, dtype=self.dtype)
         self.rows_depth = torch.zeros_like(self.rows_x)
@@ -143,6 +164,16 @@ class Live2DiffStream:
         new.recent.extend(self.recent)
         new.timer.enabled = self.timer.enabled
         return new
+
+    def accelerate(self, runner: StreamRunner, factory: RunnerFactory | None = None) -> None:
+        """Run the pipelined stream calls on ``runner`` (built on ``self.unet``: same state and cache).
+
+        ``factory`` rebuilds one whenever the steps change (``reconfigure``); without it the stream
+        goes back to eager PyTorch then, and says so.
+        """
+        if runner.state is not self.state or runner.cache is not self.cache:
+            raise ValueError(f"the {runner.name} runner is bound to another stream's attention state / KV cache")
+        self.runner, self.runner_factory, self._accelerated = runner, factory, True
 
     def set_prompt(self, prompt: str) -> None:
         """Encode a new prompt. Call ``rewarm`` after it so the sinks take on the new style."""
@@ -237,13 +268,14 @@ class Live2DiffStream:
         self.frames_seen += 1
         return _Encoded(frame, latent[0], depth_latent[0])
 
-    def _unet(self, x: torch.Tensor, timesteps: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
-        """x (B, F, 4, h, w) -> eps (B, F, 4, h, w); depth (B*F, 4, h, w)."""
+    def _unet(self, call: UNetCall, x: torch.Tensor, timesteps: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        """x (B, F, 4, h, w) -> eps (B, F, 4, h, w) through ``call`` (a warmup or stream call, or a
+        plain UNet); timesteps (B,); depth (B*F, 4, h, w)."""
         assert self.text_embeds is not None
         b, f = x.shape[:2]
-        text = self.text_embeds.expand(b * f, -1, -1)
+        text = self.text_embeds.expand(b * f, -1, -1)  # (B*F, L, D)
         with self.timer.stage("unet"):
-            eps = self.components.unet(x.transpose(1, 2), timesteps, text, depth)  # (B, 4, F, h, w)
+            eps = call(x.transpose(1, 2), timesteps, text, depth)  # (B, 4, F, h, w)
         return eps.transpose(1, 2)
 
     def _warmup(self, frames: list[_Encoded]) -> list[tuple[int, torch.Tensor]]:
@@ -254,7 +286,7 @@ class Live2DiffStream:
         x = self.schedule.add_noise(latents, torch.stack([self.noise(j, 0) for j in range(w)]), 0)
         for s in range(self.config.num_steps):
             self.state.set_warmup(s)
-            eps = self._unet(x[None], self.schedule.timesteps[s : s + 1], depth)[0]  # (w, 4, h, w)
+            eps = self._unet(self.unet.warmup, x[None], self.schedule.timesteps[s : s + 1], depth)[0]  # (w, 4, h, w)
             denoised = self.schedule.denoise(x, eps, s)
             if s + 1 < self.config.num_steps:
                 x = self.schedule.add_noise(denoised, torch.stack([self.noise(j, s + 1) for j in range(w)]), s + 1)
@@ -273,7 +305,8 @@ class Live2DiffStream:
             self.rows_depth[0] = encoded.depth
             self.rows_frame[0] = local
         self.state.set_stream(0, self.rows_frame)
-        eps = self._unet(self.rows_x[:, None], self.schedule.timesteps, self.rows_depth)[:, 0]  # (n, 4, h, w)
+        self.runner_calls += 1
+        eps = self._unet(self.runner, self.rows_x[:, None], self.schedule.timesteps, self.rows_depth)[:, 0]  # (n, 4, h, w)
         denoised = self.schedule.denoise(self.rows_x, eps, slice(0, n))
         done = self.rows_frame[-1]
         ready = [] if done is None else [(self.base + done, denoised[-1])]
@@ -288,7 +321,7 @@ class Live2DiffStream:
         x = self.schedule.add_noise(encoded.latent, self.noise(local, 0), 0)
         for s in range(self.config.num_steps):
             self.state.set_stream(s, [local])
-            eps = self._unet(x[None, None], self.schedule.timesteps[s : s + 1], encoded.depth[None])[0, 0]
+            eps = self._unet(self.unet, x[None, None], self.schedule.timesteps[s : s + 1], encoded.depth[None])[0, 0]
             x = self.schedule.denoise(x, eps, s)
             if s + 1 < self.config.num_steps:
                 x = self.schedule.add_noise(x, self.noise(local, s + 1), s + 1)

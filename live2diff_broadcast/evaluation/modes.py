@@ -75,7 +75,7 @@ class SlidingWindowStream(WindowRecomputeStream):
         for s in range(self.config.num_steps):
             self.history[s].append(x)
             window = torch.stack(list(self.history[s]))  # (L, 4, h, w)
-            eps = self._unet(window[None], self.schedule.timesteps[s : s + 1], depth)[0, -1]
+            eps = self._unet(self.components.unet, window[None], self.schedule.timesteps[s : s + 1], depth)[0, -1]
             x = self.schedule.denoise(x, eps, s)
             if s + 1 < self.config.num_steps:
                 x = self.schedule.add_noise(x, self.noise(local, s + 1), s + 1)

@@ -13,13 +13,12 @@ import torch
 
 from live2diff_broadcast.accel.backend import BackendReport, FallbackRunner
 from live2diff_broadcast.accel.geometry import analytic_kv_bytes, layer_geometry
-from live2diff_broadcast.accel.runner import AcceleratedUNet
 from live2diff_broadcast.assembly import translator_from_profile
 from live2diff_broadcast.config import EngineSection, Profile
 from live2diff_broadcast.engine.config import CausalWindow, StreamConfig
 from live2diff_broadcast.engine.stream import Live2DiffStream
 
-from .helpers import frames, make_stream, run
+from ..engine.helpers import frames, make_stream, run
 
 
 def _profile(tmp_path, **engine) -> Profile:
@@ -59,7 +58,7 @@ def test_onnxruntime_backend_from_the_profile_matches_pytorch(tmp_path):
     assert [i for i, _ in a] == [i for i, _ in b] == list(range(11))
     worst = max(np.abs(x.astype(int) - y.astype(int)).max() for (_, x), (_, y) in zip(a, b, strict=True))
     assert worst <= 1  # uint8 rounding
-    assert ort.stream.components.unet.runner_calls == 4
+    assert ort.stream.runner_calls == 4
 
 
 def test_auto_is_eager_pytorch_on_cpu(tmp_path):
@@ -70,6 +69,9 @@ def test_auto_is_eager_pytorch_on_cpu(tmp_path):
 class _Broken:
     name = "tensorrt"
 
+    def __init__(self, stream: Live2DiffStream) -> None:
+        self.state, self.cache = stream.state, stream.cache
+
     def __call__(self, *args):
         raise RuntimeError("CUDA out of memory (simulated)")
 
@@ -79,8 +81,7 @@ def test_a_runner_failing_mid_stream_falls_back_and_the_output_is_unchanged(tiny
     reference = run(make_stream(copy.deepcopy(tiny), 2), inputs)
     stream = make_stream(copy.deepcopy(tiny), 2)
     report = BackendReport(requested="tensorrt", active="tensorrt")
-    eager = stream.components.unet
-    stream.components.unet = AcceleratedUNet(eager, stream.state, stream.cache, FallbackRunner(_Broken(), eager, report))
+    stream.accelerate(FallbackRunner(_Broken(stream), stream.unet, report))
     with caplog.at_level(logging.ERROR):
         got = run(stream, inputs)
     assert report.active == "pytorch" and "out of memory (simulated)" in report.fallback_reason
@@ -114,16 +115,16 @@ def test_runner_follows_the_stream_to_a_new_step_count(tmp_path):
     cam = _camera(16)
     for f in cam[:10]:
         translator.push(f)
-    wrapped = stream.components.unet
-    first_runner = wrapped.runner
+    first_runner = stream.runner
     from dataclasses import replace
 
     stream.reconfigure(replace(stream.config, t_index_list=(30, 36, 42)))
     stream.rewarm()
-    calls = wrapped.runner_calls
+    calls = stream.runner_calls
     out = [o for f in cam[10:] for o in translator.push(f)]
-    assert wrapped.runner_calls == calls + 6
-    assert wrapped.runner is not first_runner and wrapped.state is stream.state
-    assert all(a is b for a, b in zip(wrapped.cache.layers, stream.cache.layers, strict=True))
-    assert wrapped.cache.num_steps == 3 and translator.active_backend == "onnxruntime"
+    assert stream.runner_calls == calls + 6
+    assert stream.runner is not first_runner and stream.runner.state is stream.state
+    assert all(a is b for a, b in zip(stream.runner.cache.layers, stream.cache.layers, strict=True))
+    assert stream.runner.cache.num_steps == 3 and translator.active_backend == "onnxruntime"
+    assert stream.runner.name == "onnxruntime"  # rebuilt for the new steps, not the eager CausalUNet
     assert out  # streaming continued on the rebuilt runner

@@ -24,10 +24,9 @@ from live2diff_broadcast.accel.onnx_export import (  # noqa: E402
 from live2diff_broadcast.accel.ort_components import OrtDepthEstimator, OrtLatentCodec, OrtModel  # noqa: E402
 from live2diff_broadcast.accel.ort_session import make_session  # noqa: E402
 from live2diff_broadcast.accel.ort_unet import OrtStreamRunner  # noqa: E402
-from live2diff_broadcast.accel.runner import AcceleratedUNet  # noqa: E402
 from live2diff_broadcast.engine.vae import LatentCodec  # noqa: E402
 
-from .helpers import frames, make_stream, run  # noqa: E402
+from ..engine.helpers import frames, make_stream, run  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -42,13 +41,13 @@ def test_stream_unet_onnx_round_trips_the_cache_over_20_frames(tiny, tmp_path):
     spec = StreamGraphSpec(64, 64, n, stream.config.causal, text_len, text_dim)
     path = export_stream_unet(stream.components.unet, spec, tmp_path / "unet_stream.onnx")
     runner = OrtStreamRunner.from_file(path, stream.state, stream.cache, CPU)
-    stream.components.unet = AcceleratedUNet(stream.components.unet, stream.state, stream.cache, runner)
+    stream.accelerate(runner)
     got = {o.frame: o.image for image in inputs[:8] for o in stream.push(image)}  # warmup: PyTorch
     pointers = [(layer.k.data_ptr(), layer.v.data_ptr()) for layer in stream.cache.layers]
     got.update(run(stream, inputs[8:]))  # streamed: onnxruntime
 
     assert sorted(got) == list(range(28))
-    assert stream.components.unet.runner_calls == 20 + n - 1
+    assert stream.runner_calls == 20 + n - 1
     worst = max((got[f] - reference[f]).abs().max().item() for f in range(28))
     assert worst < 2e-4, f"onnxruntime stream differs from PyTorch by {worst}"
     assert [(layer.k.data_ptr(), layer.v.data_ptr()) for layer in stream.cache.layers] == pointers  # in place

@@ -1,4 +1,6 @@
-"""The functional stream call (cache in, new K/V rows out) equals the in-place eager processor."""
+"""The stream graph driven the way every accelerated backend drives it (its own graph object over
+the same UNet, the whole cache tensors as inputs, the new K/V rows written back by the runner)
+equals the eager stream (``CausalUNet``: the same graph over per-step cache views)."""
 
 from __future__ import annotations
 
@@ -7,39 +9,37 @@ import copy
 import pytest
 import torch
 
-from live2diff_broadcast.accel.runner import AcceleratedUNet, TorchGraphRunner
-from live2diff_broadcast.accel.stream_graph import StreamUNetGraph
+from live2diff_broadcast.accel.compiled import CompiledStreamRunner
+from live2diff_broadcast.engine.stream import Live2DiffStream
+from live2diff_broadcast.engine.stream_graph import StreamUNetGraph
 
-from .helpers import frames, make_stream, run
+from ..engine.helpers import frames, make_stream, run
 
 
-def attach_functional(stream) -> AcceleratedUNet:
-    graph = StreamUNetGraph(stream.components.unet, stream.config.causal.window)
-    runner = TorchGraphRunner(graph, stream.state, stream.cache)
-    wrapped = AcceleratedUNet(stream.components.unet, stream.state, stream.cache, runner)
-    stream.components.unet = wrapped
-    return wrapped
+def attach_graph_runner(stream: Live2DiffStream) -> Live2DiffStream:
+    graph = StreamUNetGraph(stream.components.unet)  # a second graph: binds to the UNet's existing call
+    assert graph.call is stream.unet.graph.call
+    stream.accelerate(CompiledStreamRunner(graph, stream.state, stream.cache, use_compile=False, cuda_graph=False))
+    return stream
 
 
 @pytest.mark.parametrize("n", [1, 3])
 def test_functional_stream_equals_in_place_stream(tiny64, n):
     inputs = frames(24)
-    eager = run(make_stream(copy.deepcopy(tiny64), n, torch.float64), inputs)
-    stream = make_stream(copy.deepcopy(tiny64), n, torch.float64)
-    wrapped = attach_functional(stream)
+    eager = run(make_stream(copy.deepcopy(tiny64), n, dtype=torch.float64), inputs)
+    stream = attach_graph_runner(make_stream(copy.deepcopy(tiny64), n, dtype=torch.float64))
     functional = run(stream, inputs)
     assert sorted(functional) == list(range(24))
-    assert wrapped.runner_calls == 24 - 8 + max(n - 1, 1)  # every pipelined call, flush included
+    assert stream.runner_calls == 24 - 8 + max(n - 1, 1)  # every pipelined call, flush included
     worst = max((functional[f] - eager[f]).abs().max().item() for f in range(24))
     assert worst < 1e-10
 
 
 def test_caches_match_after_streaming(tiny64):
     inputs = frames(20)
-    a = make_stream(copy.deepcopy(tiny64), 2, torch.float64)
+    a = make_stream(copy.deepcopy(tiny64), 2, dtype=torch.float64)
     run(a, inputs)
-    b = make_stream(copy.deepcopy(tiny64), 2, torch.float64)
-    attach_functional(b)
+    b = attach_graph_runner(make_stream(copy.deepcopy(tiny64), 2, dtype=torch.float64))
     run(b, inputs)
     for la, lb in zip(a.cache.layers, b.cache.layers, strict=True):
         assert (la.k[:, :, :, :16] - lb.k[:, :, :, :16]).abs().max().item() < 1e-10

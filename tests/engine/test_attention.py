@@ -1,4 +1,5 @@
-"""Exactness of the KV-cached causal attention against plain references (tiny UNet, float64)."""
+"""Exactness of the KV-cached causal attention (the fast path, through ``CausalUNet``: functional
+stream graph + in-place ring writes) against plain references (tiny UNet, float64)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import copy
 import pytest
 import torch
 
-from live2diff_broadcast.engine.attention import TemporalAttentionState, causal_mask, install_causal_attention
+from live2diff_broadcast.engine.attention import causal_mask
+from live2diff_broadcast.engine.causal_unet import CausalUNet
 from live2diff_broadcast.engine.config import CausalWindow
+from live2diff_broadcast.engine.kv_cache import TemporalAttentionState
 from live2diff_broadcast.engine.reference_attention import install_history_attention, install_masked_attention
 from live2diff_broadcast.engine.unet import Live2DiffUNet
 
@@ -24,11 +27,15 @@ def _inputs(frames: int, dtype: torch.dtype, seed: int = 0) -> tuple[torch.Tenso
     return latents, depth, text
 
 
-def _stream_unet(unet: Live2DiffUNet, latents, depth, text, state: TemporalAttentionState) -> torch.Tensor:
+def _causal(unet: Live2DiffUNet, state: TemporalAttentionState, num_steps: int) -> CausalUNet:
+    return CausalUNet(unet, state, num_steps)
+
+
+def _stream_unet(unet: CausalUNet, latents, depth, text, state: TemporalAttentionState) -> torch.Tensor:
     """Warmup frames in one call, then one call per frame; returns eps (F, 4, h, w)."""
     w = CAUSAL.warmup
     state.set_warmup(0)
-    outs = [unet(latents[None, :w].transpose(1, 2), T, text.expand(w, -1, -1), depth[:w])[0].transpose(0, 1)]
+    outs = [unet.warmup(latents[None, :w].transpose(1, 2), T, text.expand(w, -1, -1), depth[:w])[0].transpose(0, 1)]
     for f in range(w, latents.shape[0]):
         state.set_stream(0, [f])
         outs.append(unet(latents[None, f : f + 1].transpose(1, 2), T, text, depth[f : f + 1])[0].transpose(0, 1))
@@ -41,11 +48,11 @@ def test_streaming_equals_one_masked_forward_within_window(tiny, dtype, tol):
     reference = copy.deepcopy(unet)
     install_masked_attention(reference.unet, causal_mask(CAUSAL.window, CAUSAL))
     state = TemporalAttentionState(CAUSAL, max_rows=1, device=torch.device("cpu"), dtype=dtype)
-    install_causal_attention(unet.unet, state, num_steps=1)
+    causal = _causal(unet, state, num_steps=1)
     latents, depth, text = _inputs(CAUSAL.window, dtype)
 
     with torch.no_grad():
-        streamed = _stream_unet(unet, latents, depth, text, state)
+        streamed = _stream_unet(causal, latents, depth, text, state)
         full = reference(latents[None].transpose(1, 2), T, text.expand(CAUSAL.window, -1, -1), depth)[0].transpose(0, 1)
 
     err = (streamed - full).abs().max().item()
@@ -59,14 +66,15 @@ def test_streaming_equals_history_reference_beyond_window(tiny64):
     unet = tiny64.unet
     reference = copy.deepcopy(unet)
     state = TemporalAttentionState(CAUSAL, max_rows=1, device=torch.device("cpu"), dtype=torch.float64)
-    install_causal_attention(unet.unet, state, num_steps=1)
+    fast = _causal(unet, state, num_steps=1)
     install_history_attention(reference.unet, state)  # same state drives both: same calls
+    slow = _causal(reference, state, num_steps=1)  # the reference behind the same call
     frames = 3 * CAUSAL.window + 5
     latents, depth, text = _inputs(frames, torch.float64, seed=1)
 
     with torch.no_grad():
-        streamed = _stream_unet(unet, latents, depth, text, state)
-        recomputed = _stream_unet(reference, latents, depth, text, state)
+        streamed = _stream_unet(fast, latents, depth, text, state)
+        recomputed = _stream_unet(slow, latents, depth, text, state)
 
     assert (streamed - recomputed).abs().max().item() < 1e-9
 
@@ -104,24 +112,23 @@ def test_stream_batch_rows_read_and_write_their_own_step_cache(tiny64):
     single = copy.deepcopy(unet)
     state = TemporalAttentionState(CAUSAL, max_rows=2, device=torch.device("cpu"), dtype=torch.float64)
     state1 = TemporalAttentionState(CAUSAL, max_rows=1, device=torch.device("cpu"), dtype=torch.float64)
-    install_causal_attention(unet.unet, state, num_steps=2)
-    install_causal_attention(single.unet, state1, num_steps=2)
+    batched_unet, single_unet = _causal(unet, state, num_steps=2), _causal(single, state1, num_steps=2)
     latents, depth, text = _inputs(12, torch.float64, seed=3)
     ts = torch.tensor([699, 299])
     with torch.no_grad():
         for s in range(2):  # warmup both steps in both models
-            for model, st in ((unet, state), (single, state1)):
+            for model, st in ((batched_unet, state), (single_unet, state1)):
                 st.set_warmup(s)
-                model(latents[None, :8].transpose(1, 2), ts[s : s + 1], text.expand(8, -1, -1), depth[:8])
+                model.warmup(latents[None, :8].transpose(1, 2), ts[s : s + 1], text.expand(8, -1, -1), depth[:8])
         for f in range(8, 12):  # row 0: frame f at step 0, row 1: frame f-1 at step 1
             rows = [f, f - 1 if f > 8 else None]
             state.set_stream(0, rows)
             x = torch.stack([latents[f], latents[f - 1]])[:, :, None]
-            batched = unet(x, ts, text.expand(2, -1, -1), torch.stack([depth[f], depth[f - 1]]))
+            batched = batched_unet(x, ts, text.expand(2, -1, -1), torch.stack([depth[f], depth[f - 1]]))
             state1.set_stream(0, [f])
-            alone0 = single(x[:1], ts[:1], text, depth[f : f + 1])
+            alone0 = single_unet(x[:1], ts[:1], text, depth[f : f + 1])
             assert (batched[0] - alone0[0]).abs().max().item() < 1e-9
             if rows[1] is not None:
                 state1.set_stream(1, [f - 1])
-                alone1 = single(x[1:], ts[1:], text, depth[f - 1 : f])
+                alone1 = single_unet(x[1:], ts[1:], text, depth[f - 1 : f])
                 assert (batched[1] - alone1[0]).abs().max().item() < 1e-9

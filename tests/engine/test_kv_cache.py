@@ -48,7 +48,7 @@ def test_positions_come_from_config_not_literals():
 def test_row_layouts_are_a_bounded_set_and_tables_match_the_plans():
     import torch
 
-    from live2diff_broadcast.engine.attention import TemporalAttentionState
+    from live2diff_broadcast.engine.kv_cache import TemporalAttentionState
 
     state = TemporalAttentionState(CAUSAL, max_rows=3, device=torch.device("cpu"), dtype=torch.float32)
     for t in range(8, 400):

@@ -6,7 +6,7 @@ from live2diff_broadcast.engine.config import StreamConfig
 from live2diff_broadcast.engine.recompute import WindowRecomputeStream
 from live2diff_broadcast.engine.stream import Live2DiffStream
 from tests.devices import device_of
-from tests.engine.test_stream import frames, run
+from tests.engine.helpers import frames, run
 
 
 def test_recompute_baseline_equals_cached_stream_within_the_first_window(tiny64):

@@ -1,6 +1,7 @@
-"""What identifies an accelerated engine: everything that changes it, and nothing else.
+"""What identifies a TensorRT plan (and the ONNX graph it is built from): everything that changes
+it, and nothing else.
 
-A TensorRT engine is a function of the graph (architecture, static shapes, precision, the
+A TensorRT engine (plan) is a function of the graph (architecture, static shapes, precision, the
 exporter that wrote it), of the weights baked into it, and of the TensorRT version and GPU it was
 built for. The prompt, seed, t_index values (timesteps are inputs), style name or file paths do
 not change an engine and are not in the key, so switching between styles that share weights
@@ -27,7 +28,7 @@ PRECISIONS = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf1
 
 
 @dataclass(frozen=True)
-class EngineKey:
+class TensorRTKey:
     kind: str  # "unet_stream" | "taesd_encoder" | "taesd_decoder" | "depth"
     weights: str  # weights_digest of the module as built (fused LoRAs included)
     height: int  # graph input size in pixels (depth: its square input size)
@@ -49,7 +50,7 @@ class EngineKey:
     def structure_digest(self) -> str:
         return _hash({k: v for k, v in asdict(self).items() if k != "weights"})
 
-    def for_onnx(self) -> EngineKey:
+    def for_onnx(self) -> TensorRTKey:
         """The key of the ONNX graph the engine is built from: no TensorRT version or GPU."""
         return replace(self, tensorrt="-", gpu="-", compute_capability="-")
 

@@ -1,8 +1,8 @@
 """``build-engines``: prebuild a show's ONNX graphs and TensorRT engines before going live.
 
-One UNet engine per distinct step count among the profile's styles, plus TAESD encoder/decoder
-and the depth model. Everything lands in the engine cache (``engine.engine_dir``), keyed by what
-changes an engine, so the show starts without a build. ``--backend onnxruntime`` exports the ONNX
+One UNet graph per distinct step count among the profile's styles, plus TAESD encoder/decoder
+and the depth model. Everything lands in the TensorRT/ONNX cache (``engine.engine_dir``), keyed by
+what changes a graph or plan, so the show starts without a build. ``--backend onnxruntime`` exports the ONNX
 graphs only (works without a GPU).
 """
 
@@ -34,9 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..accel.engine_cache import EngineCache
-    from ..accel.engines import depth_target, ensure_engine, ensure_onnx, stream_unet_target, vae_targets
     from ..accel.errors import BackendUnavailable, EngineBuildError
+    from ..accel.onnx_targets import (
+        depth_target,
+        ensure_onnx,
+        ensure_tensorrt_plan,
+        stream_unet_target,
+        vae_targets,
+    )
+    from ..accel.tensorrt_cache import TensorRTCache
     from ..assembly import build_components, resolve_device
     from ..weights.errors import WeightsError
 
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     except (BackendUnavailable, WeightsError) as exc:
         logger.error("%s", exc)
         return 2
-    cache = EngineCache(args.engine_dir or (Path(profile.engine.engine_dir) if profile.engine.engine_dir else None))
+    cache = TensorRTCache(args.engine_dir or (Path(profile.engine.engine_dir) if profile.engine.engine_dir else None))
     opset = profile.engine.onnx_opset
     configs = {len(s.t_index_list or profile.engine.t_index_list): profile.stream_config(s) for s in profile.styles}
     targets = [stream_unet_target(components, config, opset, tensorrt) for _, config in sorted(configs.items())]
@@ -71,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         start = time.monotonic()
         print(f"[{i}/{len(targets)}] {key.kind} {key.height}x{key.width} batch {key.batch} {key.precision}", flush=True)
         try:
-            path = ensure_engine(target, cache, profile.engine.trt_refit, args.force) if tensorrt else ensure_onnx(target, cache)
+            path = ensure_tensorrt_plan(target, cache, profile.engine.trt_refit, args.force) if tensorrt else ensure_onnx(target, cache)
         except (EngineBuildError, BackendUnavailable, OSError, RuntimeError) as exc:
             logger.error("%s: %s", key.kind, exc)
             failed += 1

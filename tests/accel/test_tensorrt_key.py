@@ -1,4 +1,4 @@
-"""Engine cache keys change when, and only when, something that changes an engine changes."""
+"""TensorRT/ONNX cache keys change when, and only when, something that changes a plan changes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from live2diff_broadcast.accel import engines
-from live2diff_broadcast.accel.engine_cache import EngineCache
-from live2diff_broadcast.accel.engines import stream_unet_target
+from live2diff_broadcast.accel import onnx_targets
+from live2diff_broadcast.accel.onnx_targets import stream_unet_target
+from live2diff_broadcast.accel.tensorrt_cache import TensorRTCache
 from live2diff_broadcast.engine.config import CausalWindow, StreamConfig
 
 BASE = StreamConfig(height=64, width=64, t_index_list=(30, 40), causal=CausalWindow(16, 8))
@@ -20,7 +20,7 @@ BASE = StreamConfig(height=64, width=64, t_index_list=(30, 40), causal=CausalWin
 def identity(monkeypatch):
     """Stand-in for the TensorRT version and GPU (no TensorRT or GPU here)."""
     current = {"trt": "10.3.0", "gpu": "NVIDIA GeForce RTX 4090", "cc": "8.9"}
-    monkeypatch.setattr(engines, "_identity", lambda device, tensorrt: (current["trt"], current["gpu"], current["cc"]))
+    monkeypatch.setattr(onnx_targets, "_identity", lambda device, tensorrt: (current["trt"], current["gpu"], current["cc"]))
     return current
 
 
@@ -75,7 +75,7 @@ def test_precision_tensorrt_gpu_and_opset_change_the_key(tiny, identity):
 
 
 def test_onnx_key_ignores_tensorrt_and_gpu(tiny, identity, tmp_path):
-    cache = EngineCache(tmp_path)
+    cache = TensorRTCache(tmp_path)
     a = key(tiny)
     identity["gpu"] = "another GPU"
     assert cache.onnx_path(key(tiny)) == cache.onnx_path(a)
@@ -83,7 +83,7 @@ def test_onnx_key_ignores_tensorrt_and_gpu(tiny, identity, tmp_path):
 
 
 def test_cache_lookup_and_refit_candidate(tiny, identity, tmp_path):
-    cache = EngineCache(tmp_path)
+    cache = TensorRTCache(tmp_path)
     k = key(tiny)
     assert cache.lookup(k) is None and cache.refit_candidate(k) is None
     plan = cache.plan_path(k)

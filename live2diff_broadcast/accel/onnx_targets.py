@@ -1,6 +1,8 @@
-"""Keys, ONNX files and TensorRT engines for one stream: find in the cache, refit, or build.
+"""The ONNX graphs of one stream (stream UNet, TAESD, depth) and the TensorRT plans built from
+them: keys, export, and find in the cache / refit / build.
 
-Shared by the runtime backend selection (``backend.py``) and ``build-engines``.
+Shared by the runtime backend selection (``backend.py``) and ``build-engines``
+(``commands/build_tensorrt.py``).
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from ..engine.components import Live2DiffComponents
 from ..engine.config import StreamConfig
 from ..engine.depth import DPTDepthEstimator
 from ..engine.unet import Live2DiffUNet
-from .engine_cache import EngineCache
-from .engine_key import EngineKey, exporter_id, gpu_identity, precision_of, tensorrt_version, weights_digest
 from .errors import BackendUnavailable, EngineBuildError
 from .onnx_export import (
     DEFAULT_OPSET,
@@ -26,6 +26,15 @@ from .onnx_export import (
     export_stream_unet,
     export_taesd_decoder,
     export_taesd_encoder,
+)
+from .tensorrt_cache import TensorRTCache
+from .tensorrt_key import (
+    TensorRTKey,
+    exporter_id,
+    gpu_identity,
+    precision_of,
+    tensorrt_version,
+    weights_digest,
 )
 from .trt_build import FIRST_BUILD_GUESS_S, build_engine, refit_engine
 
@@ -38,15 +47,15 @@ Exporter = Callable[[Path], Path]
 class Target:
     """One graph to make: its key and how to export its ONNX."""
 
-    key: EngineKey
+    key: TensorRTKey  # for an ONNX-only target, its ``for_onnx()`` part is what counts
     export: Exporter
 
 
-def _unwrap_unet(unet: torch.nn.Module) -> Live2DiffUNet:
-    eager = getattr(unet, "eager", unet)  # AcceleratedUNet wraps the eager Live2DiffUNet
-    if not isinstance(eager, Live2DiffUNet):
-        raise TypeError(f"expected a Live2DiffUNet, got {type(eager).__name__}")
-    return eager
+def _stream_unet(components: Live2DiffComponents) -> Live2DiffUNet:
+    unet = components.unet
+    if not isinstance(unet, Live2DiffUNet):
+        raise TypeError(f"expected the components' UNet to be a Live2DiffUNet, got {type(unet).__name__}")
+    return unet
 
 
 def text_shape(components: Live2DiffComponents) -> tuple[int, int]:
@@ -63,11 +72,11 @@ def _identity(device: torch.device, tensorrt: bool) -> tuple[str, str, str]:
 
 def stream_unet_target(components: Live2DiffComponents, config: StreamConfig, opset: int = DEFAULT_OPSET,
                        tensorrt: bool = False) -> Target:
-    unet = _unwrap_unet(components.unet)
+    unet = _stream_unet(components)
     param = next(unet.parameters())
     text_len, text_dim = text_shape(components)
     trt_version, gpu, cc = _identity(param.device, tensorrt)
-    key = EngineKey(
+    key = TensorRTKey(
         kind="unet_stream", weights=weights_digest(unet), height=config.height, width=config.width,
         batch=config.num_steps, window=config.causal.window, warmup=config.causal.warmup, text_len=text_len,
         precision=precision_of(param.dtype), opset=opset, exporter=exporter_id(opset),
@@ -84,8 +93,8 @@ def vae_targets(components: Live2DiffComponents, config: StreamConfig, opset: in
     trt_version, gpu, cc = _identity(param.device, tensorrt)
     digest = weights_digest(vae)
 
-    def key(kind: str) -> EngineKey:
-        return EngineKey(kind=kind, weights=digest, height=config.height, width=config.width, batch=1, window=0,
+    def key(kind: str) -> TensorRTKey:
+        return TensorRTKey(kind=kind, weights=digest, height=config.height, width=config.width, batch=1, window=0,
                          warmup=0, text_len=0, precision=precision_of(param.dtype), opset=opset,
                          exporter=exporter_id(opset), tensorrt=trt_version, gpu=gpu, compute_capability=cc)
 
@@ -101,13 +110,13 @@ def depth_target(components: Live2DiffComponents, opset: int = DEFAULT_OPSET, te
     param = next(depth.model.parameters())
     trt_version, gpu, cc = _identity(param.device, tensorrt)
     size = depth.input_size
-    key = EngineKey(kind="depth", weights=weights_digest(depth.model), height=size, width=size, batch=1, window=0,
+    key = TensorRTKey(kind="depth", weights=weights_digest(depth.model), height=size, width=size, batch=1, window=0,
                     warmup=0, text_len=0, precision=precision_of(param.dtype), opset=opset,
                     exporter=exporter_id(opset), tensorrt=trt_version, gpu=gpu, compute_capability=cc)
     return Target(key, lambda path: export_depth(depth.model, size, path, opset=opset))
 
 
-def ensure_onnx(target: Target, cache: EngineCache) -> Path:
+def ensure_onnx(target: Target, cache: TensorRTCache) -> Path:
     """The target's ONNX graph, exported once and reused while its key matches."""
     path = cache.onnx_path(target.key)
     if path.is_file():
@@ -126,8 +135,8 @@ def ensure_onnx(target: Target, cache: EngineCache) -> Path:
     return path
 
 
-def ensure_engine(target: Target, cache: EngineCache, refittable: bool = True, force: bool = False) -> Path:
-    """A TensorRT engine for ``target``: cached, else refitted from a same-structure engine, else built."""
+def ensure_tensorrt_plan(target: Target, cache: TensorRTCache, refittable: bool = True, force: bool = False) -> Path:
+    """A TensorRT plan for ``target``: cached, else refitted from a same-structure plan, else built."""
     key = target.key
     plan = cache.plan_path(key)
     if not force and cache.lookup(key) is not None:
