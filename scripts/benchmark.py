@@ -42,8 +42,8 @@ from live2diff_broadcast.engine.components import (  # noqa: E402
     tiny_components,
 )
 from live2diff_broadcast.engine.config import StreamConfig  # noqa: E402
+from live2diff_broadcast.engine.recompute import WindowRecomputeStream  # noqa: E402
 from live2diff_broadcast.engine.stream import Live2DiffStream  # noqa: E402
-from scripts.recompute import WindowRecomputeStream  # noqa: E402
 
 PRESETS = {"tiny": tiny_components, "small": small_random_components, "sd15": sd15_random_components}
 T_INDEX = {1: (35,), 2: (30, 40), 3: (30, 36, 42), 4: (25, 34, 43, 47)}
