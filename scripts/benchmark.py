@@ -166,6 +166,7 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
     return sizes
 
 
+@torch.no_grad()
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
@@ -188,7 +189,6 @@ def main() -> int:
         torch.set_num_threads(args.threads)
 
     device, dtype = resolve_device(args.device, args.dtype)
-    torch.set_grad_enabled(False)
     available = available_backends(device)
     wanted = available if args.backend in (None, "all") else args.backend.split(",")
     for b in wanted:

@@ -173,6 +173,7 @@ def speed_row(master: Live2DiffComponents, kind: str, width: int, height: int, n
     return result
 
 
+@torch.no_grad()  # as a decorator: tests call main() in-process, so grad mode must come back on
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parse_args(argv)
@@ -197,7 +198,6 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--steps entries must be among {sorted(benchmark.T_INDEX)}, got {args.steps}")
     out = args.out or Path(os.environ.get("OUT") or ROOT / "out" / "gpu_check")
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_grad_enabled(False)
     if args.threads:
         torch.set_num_threads(args.threads)
     base_docs = docs.read_text() if docs and docs.exists() else ""

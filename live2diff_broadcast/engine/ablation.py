@@ -3,12 +3,13 @@
 * ``depth_prior_off``: the depth adapter's residual becomes zero (a model without the depth prior,
   as in stage 1 of training and the ablation's "no depth" rows);
 * ``temporal_modules_off``: every motion module passes its input through unchanged, so each frame
-  is denoised on its own by the same spatial UNet (a StreamDiffusion-style frame-by-frame baseline).
+  is denoised on its own by the same spatial UNet (a StreamDiffusion-style frame-by-frame baseline;
+  the modules still run, unused, so the streaming call gets the K/V it expects from each layer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -39,15 +40,24 @@ def depth_prior_off(unet: Live2DiffUNet) -> Iterator[None]:
         unet.depth_adapter = adapter
 
 
-def _passthrough(hidden_states: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
-    return hidden_states
+def _bypassed(module: nn.Module) -> Callable[..., torch.Tensor]:
+    """``module``'s forward that still runs (its temporal attention hands its K/V to the stream's
+    AttentionCall, which expects every layer's; the cache they go to is never read) but returns
+    its input unchanged, so the module adds nothing to the frame."""
+    forward = type(module).forward
+
+    def passthrough(hidden_states: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        forward(module, hidden_states, *args, **kwargs)
+        return hidden_states
+
+    return passthrough
 
 
 @contextmanager
 def temporal_modules_off(unet: Live2DiffUNet) -> Iterator[None]:
     transformers = list(motion_transformers(unet.unet))
     for module in transformers:
-        module.forward = _passthrough  # instance attribute: nn.Module.__call__ finds it first
+        module.forward = _bypassed(module)  # instance attribute: nn.Module.__call__ finds it first
     try:
         yield
     finally:

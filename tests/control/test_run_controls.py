@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from live2diff_broadcast.commands.control import send_command
-from live2diff_broadcast.commands.run import _start_controls
+from live2diff_broadcast.commands.run import _start_controls, register
 from live2diff_broadcast.config import Profile
 from live2diff_broadcast.control.hotkeys import HotkeyControl
 from live2diff_broadcast.control.server import ControlServer
@@ -22,9 +22,13 @@ from tests.control.conftest import wait_for
 
 
 def args(**over: object) -> argparse.Namespace:
-    fields = dict(no_hotkeys=False, no_terminal_keys=False, no_control_server=False, control_host="127.0.0.1", control_port=0)
-    fields.update(over)
-    return argparse.Namespace(**fields)
+    """`run`'s own arguments (its parser's defaults), with ``over`` applied."""
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    namespace = parser.parse_args(["run", "--control-host", "127.0.0.1", "--control-port", "0"])
+    for name, value in over.items():
+        setattr(namespace, name, value)
+    return namespace
 
 
 def profile() -> Profile:
