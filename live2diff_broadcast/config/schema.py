@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import tomllib
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -105,6 +105,19 @@ class LoraSection(_Section):
 
     path: str = Field(min_length=1)  # local file or Hub "owner/repo/file.safetensors"
     weight: float = Field(default=1.0, allow_inf_nan=False)
+    name: str | None = Field(default=None, min_length=1)  # its live fader's name (`lora NAME W`); default: the file stem
+
+    @property
+    def fader_name(self) -> str:
+        return self.name or PurePosixPath(self.path.replace("\\", "/")).stem
+
+
+def _unique_fader_names(loras: list[LoraSection] | None) -> list[LoraSection] | None:
+    names = [lora.fader_name for lora in loras or []]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"two LoRAs answer to the fader name(s) {twice}; give one a name = \"...\"")
+    return loras
 
 
 class ModelsSection(_Section):
@@ -121,6 +134,7 @@ class ModelsSection(_Section):
     depth: str = "Intel/dpt-hybrid-midas"  # HF DPT folder/repo, or MiDaS' original dpt_hybrid_384.pt
     style_checkpoint: str | None = None  # DreamBooth / civitai single-file SD1.5 checkpoint (LDM layout)
     loras: list[LoraSection] = Field(default_factory=list)
+    _loras_unique = field_validator("loras")(_unique_fader_names)
     allow_unsafe_pickle: bool = False  # True: fully unpickle .ckpt/.pt files torch's safe loader refuses (runs their code)
     auto_download: bool = True  # False: never download; missing files are an error listing them
     # Spatial SD weights found inside live2diff.ckpt: "ignore" (base/style UNet wins) or "apply" them.
@@ -185,6 +199,7 @@ class StyleSection(_Section):
     base: str | None = None
     style_checkpoint: str | None = None
     loras: list[LoraSection] | None = None
+    _loras_unique = field_validator("loras")(_unique_fader_names)
     # How far from the input: strength in (0, 1] OR an explicit t_index_list (never both); unset = engine's.
     strength: float | None = Field(default=None, gt=0, le=1)
     t_index_list: TIndexList | None = None

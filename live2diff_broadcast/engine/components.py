@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import string
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from diffusers import AutoencoderTiny, LCMScheduler, MotionAdapter, UNet2DConditionModel
@@ -15,6 +16,19 @@ from .scheduler import live2diff_scheduler
 from .unet import DepthAdapter, Live2DiffUNet, build_motion_unet
 
 logger = logging.getLogger(__name__)
+
+
+class LoraFaderBank(Protocol):
+    """Live weights of the style LoRAs merged into these models (weights/lora_faders.py)."""
+
+    @property
+    def names(self) -> list[str]: ...
+    @property
+    def weights(self) -> dict[str, float]: ...
+    @property
+    def pending(self) -> bool: ...
+    def move(self, name: str, weight: float) -> None: ...  # KeyError: no such LoRA; ValueError: outside [0, 1]
+    def apply(self) -> set[str]: ...  # the targets ("unet", "text_encoder") whose weights changed
 
 
 @dataclass
@@ -28,6 +42,7 @@ class Live2DiffComponents:
     scheduler: LCMScheduler
     depth: DepthEstimator
     random_weights: bool = False  # True: output is meaningless (tiny / benchmark presets)
+    loras: LoraFaderBank | None = None  # the style LoRAs' live faders (None: none loaded)
 
     def to(self, device: torch.device | str, dtype: torch.dtype) -> Live2DiffComponents:
         for module in (self.unet, self.vae, self.text_encoder):

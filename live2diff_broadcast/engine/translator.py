@@ -21,6 +21,8 @@ from .transitions import Settle, Transitions
 
 logger = logging.getLogger(__name__)
 
+_FIXED_WEIGHT_BACKENDS = ("onnxruntime", "tensorrt")  # engines built with their weights baked in
+
 ModelKind = Literal["diffusion", "passthrough"]  # "passthrough": IdentityTranslator (transport benchmarks, tests)
 
 
@@ -34,6 +36,8 @@ class Translator(Protocol):
     def crossfade(self, config: StreamConfig, prompt: str, frames: int, settle: Settle = "rewarm") -> None: ...
     def blend(self, a: tuple[StreamConfig, str], b: tuple[StreamConfig, str], t: float) -> None: ...
     def set_lora(self, name: str, weight: float) -> None: ...
+    @property
+    def lora_weights(self) -> dict[str, float]: ...  # the LoRA faders of the models on air
     def reset(self) -> None: ...
     def flush(self) -> list[tuple[int, np.ndarray]]: ...
     @property
@@ -78,6 +82,10 @@ class IdentityTranslator:
         raise KeyError(f"the passthrough engine has no LoRAs (asked for {name!r})")
 
     @property
+    def lora_weights(self) -> dict[str, float]:
+        return {}
+
+    @property
     def last_emitted(self) -> int:
         return self.count - 1
 
@@ -107,6 +115,7 @@ class FrameTranslator:
         self.stream, self.resize = stream, resize
         self.backend = backend or BackendReport(requested="pytorch")
         self.transitions = Transitions()
+        self._held: tuple[tuple[StreamConfig, str], tuple[StreamConfig, str], float] | None = None
 
     @property
     def active_backend(self) -> str:
@@ -128,6 +137,7 @@ class FrameTranslator:
         height, width = self.size
         fitted = fit_frame(frame, height, width, self.resize)
         image = torch.from_numpy(fitted).permute(2, 0, 1).float().div_(255)  # (3, H, W)
+        self._apply_lora_faders()
         self.transitions.before_frame(self.stream)
         outputs = [(out.frame, _to_uint8(out.image)) for out in self.stream.push(image)]
         end = self.transitions.finished()
@@ -204,15 +214,46 @@ class FrameTranslator:
         end_a = self.transitions.end(self.stream, *a)
         end_b = self.transitions.end(self.stream, *b)
         self.transitions.hold(self.stream, end_a, end_b, t)
+        self._held = (a, b, t)
 
     def set_lora(self, name: str, weight: float) -> None:
-        """A live LoRA weight. Style LoRAs are merged into the weights at load in this build, so there is no
-        fader to move yet: KeyError saying so (the show goes on)."""
-        raise KeyError(f"no LoRA fader named {name!r}: style LoRAs are merged at load in this build "
-                       "(live LoRA faders are not available yet); change the profile's loras[].weight instead")
+        """Move the live fader of style LoRA ``name`` (its name or position) to ``weight`` in [0, 1]; it
+        takes effect on the next frame (weights/lora_faders.py), no reload and no re-warm: the window
+        refreshes as frames go by, and ``rewarm`` refreshes the sinks too. KeyError (no such LoRA) or
+        ValueError (bad weight, or a backend whose engines hold fixed weights): the show goes on."""
+        faders = self.stream.components.loras
+        if faders is None:
+            raise KeyError(f"no LoRA fader named {name!r}: the models on air load no style LoRAs "
+                           "(add them under [models] loras or the style's loras)")
+        if self.backend.active in _FIXED_WEIGHT_BACKENDS:
+            raise ValueError(f"LoRA faders need the pytorch or compiled backend: the {self.backend.active} engines "
+                             "hold the weights they were built with (a changed loras[].weight in the profile is "
+                             "refitted into a cached TensorRT engine at the next start, not rebuilt)")
+        faders.move(name, weight)
+
+    @property
+    def lora_weights(self) -> dict[str, float]:
+        """{name: weight} of the style LoRAs' faders on the models on air (moves not yet applied included)."""
+        faders = self.stream.components.loras
+        return {} if faders is None else faders.weights
+
+    def _apply_lora_faders(self) -> None:
+        """Faders moved since the last frame: recompute the weights once; new prompt embeddings when the
+        text encoder changed (the held blend, if any, is re-placed with them)."""
+        faders = self.stream.components.loras
+        if faders is None or not faders.pending:
+            return
+        if "text_encoder" not in faders.apply():
+            return
+        self.transitions.forget_ends()
+        if self.stream.text_embeds is not None:
+            self.stream.set_prompt(self.stream.prompt)
+        if self._held is not None and self.transitions.position is not None:
+            self.blend(*self._held)
 
     def rewarm(self) -> list[tuple[int, np.ndarray]]:
-        """Re-run warmup on the recent frames (same style); returns the frames it completed."""
+        """Re-run warmup on the recent frames (same style, LoRA faders as set); returns the frames it completed."""
+        self._apply_lora_faders()
         return [(out.frame, _to_uint8(out.image)) for out in self.stream.rewarm()]
 
 

@@ -32,6 +32,7 @@ from .messages import (
     Flush,
     FrameEvent,
     Heartbeat,
+    LoraEvent,
     Reset,
     RewarmSinks,
     SetBlend,
@@ -154,5 +155,7 @@ class EngineKeeper:
             self.on_style_event(event)
         elif isinstance(event, BackendEvent):
             self.telemetry.set(backend=event.active, backend_fallback=event.fallback_reason)
+        elif isinstance(event, LoraEvent):
+            self.telemetry.set(loras=dict(event.weights))
         elif isinstance(event, ErrorEvent):
             logger.error("engine reported an error (traceback above in its log)")

@@ -49,6 +49,7 @@ from .messages import (
     ErrorEvent,
     Flush,
     FrameEvent,
+    LoraEvent,
     Reset,
     RewarmSinks,
     SetBlend,
@@ -111,6 +112,7 @@ class _EngineLoop:
         self.switcher: StyleSwitcher  # built with the translator, in run()
         self.live_from = 0  # outputs of inputs from this index on mean "live" (after a reset: the new sinks)
         self._backend: tuple[str, str | None] | None = None  # last reported (active, fallback reason)
+        self._loras: dict[str, float] | None = None  # last reported LoRA fader weights
         self.recorder: Recorder | None = None  # run --record
         self.loop_at_ns = 0  # now_ns() when the loop last went round (the heartbeat carries it)
         self.orphaned = False  # the loop ended because the parent died
@@ -176,11 +178,16 @@ class _EngineLoop:
             self._report_backend(translator)
 
     def _report_backend(self, translator: Translator) -> None:
-        """Tell the supervisor which backend runs (a style on other models may fall back to eager)."""
+        """Tell the supervisor which backend runs (a style on other models may fall back to eager), and
+        the LoRA faders of the models on air."""
         active, reason = translator.active_backend, translator.backend_fallback_reason
         if (active, reason) != self._backend:
             self._backend = (active, reason)
             self.channel.send(BackendEvent(active, reason))
+        loras = translator.lora_weights
+        if loras != self._loras:
+            self._loras = loras
+            self.channel.send(LoraEvent(loras))
 
     def _control(self, translator: Translator, message: object) -> None:
         if isinstance(message, SetStyle):
@@ -193,6 +200,7 @@ class _EngineLoop:
                 translator.set_lora(message.name, message.weight)
             except (KeyError, ValueError) as exc:
                 logger.error("engine: LoRA fader %r: %s; ignored", message.name, exc.args[0] if exc.args else exc)
+            self._report_backend(translator)
         elif isinstance(message, RewarmSinks):
             started = now_ns()
             self._record("rewarm")

@@ -1,7 +1,7 @@
 """Messages between the supervisor and the engine process (picklable dataclasses, nothing else).
 
 Parent -> engine: ``SetStyle``, ``SetBlend``, ``SetLoraWeight``, ``SetPrompt``, ``RewarmSinks``, ``Reset``, ``Flush``, ``Stop``.
-Engine -> parent: ``StateEvent``, ``FrameEvent``, ``StyleEvent``, ``BackendEvent``, ``ErrorEvent``,
+Engine -> parent: ``StateEvent``, ``FrameEvent``, ``StyleEvent``, ``BackendEvent``, ``LoraEvent``, ``ErrorEvent``,
 ``StatsEvent``, ``Heartbeat``. ``EngineSpec`` travels once, at spawn.
 """
 
@@ -126,6 +126,13 @@ class BackendEvent:
 
     active: str
     fallback_reason: str | None
+
+
+@dataclass(frozen=True)
+class LoraEvent:
+    """The LoRA faders of the models on air, as the engine holds them: {name: weight} (empty: none)."""
+
+    weights: dict[str, float]
 
 
 @dataclass(frozen=True)

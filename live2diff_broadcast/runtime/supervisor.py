@@ -323,10 +323,20 @@ class Supervisor:
                 weight = check_position(action.weight)
             except ValueError:
                 return ActionResult(False, f"LoRA weight must be a number in [0, 1], got {action.weight!r}")
+            names = self._lora_names()
+            if action.name not in names and not (action.name.isdigit() and int(action.name) < len(names)):
+                listed = ", ".join(names) if names else "none (the tiny preset loads no LoRAs)" if self.profile.models.preset == "tiny" else "none"
+                return ActionResult(False, f"no LoRA named {action.name!r} in style {self.style!r}; its LoRAs: {listed}", self.style)
             if not self._engine.send(SetLoraMessage(action.name, weight)):
                 return ActionResult(False, "the engine is restarting")
             return ActionResult(True, f"LoRA {action.name!r} -> {weight:.2f} sent to the engine", self.style)
         raise TypeError(f"unknown control action {action!r}")
+
+    def _lora_names(self) -> list[str]:
+        """The fader names of the style LoRAs of the style on air (none under the tiny preset)."""
+        if self.profile.models.preset == "tiny":
+            return []
+        return [lora.fader_name for lora in self.profile.models_for(self.profile.style(self.style)).loras]
 
     def _blend(self, action: BlendStyles) -> ActionResult:
         """A fader between two styles on the models on air; anything else is refused with the reason."""

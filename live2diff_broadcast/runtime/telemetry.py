@@ -58,6 +58,7 @@ class TelemetrySnapshot:
     forced_passthrough: bool = False  # the user switched the AI output off
     backend: str = ""  # the UNet backend actually running: pytorch / compiled / onnxruntime / tensorrt
     backend_fallback: str | None = None  # why the requested backend is not the one running
+    loras: dict[str, float] = dataclasses.field(default_factory=dict)  # LoRA faders on air, as the engine holds them
     sink: str = ""  # what the sink is doing (Sink.detail), e.g. "stream h264 (libx264 zerolatency) -> udp://..."
     sink_dropped: int = 0  # frames the sink took but never published (latest-frame-wins sender)
 
@@ -124,6 +125,7 @@ class Telemetry:
         self.forced_passthrough = False
         self.backend = ""
         self.backend_fallback: str | None = None
+        self.loras: dict[str, float] = {}
         self.sink = ""
         self.sink_dropped = 0
         self._switch_ms: deque[float] = deque(maxlen=latency_samples)
@@ -193,6 +195,7 @@ class Telemetry:
                 forced_passthrough=self.forced_passthrough,
                 backend=self.backend,
                 backend_fallback=self.backend_fallback,
+                loras=dict(self.loras),
                 sink=self.sink,
                 sink_dropped=self.sink_dropped,
             )

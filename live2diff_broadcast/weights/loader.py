@@ -31,7 +31,8 @@ from .files import StateDict, read_state_dict
 from .keys import check_keys, normalize_clip_keys, shapes_of
 from .kohya_names import SD15_LAYERS_PER_BLOCK
 from .live2diff_ckpt import expected_motion_shapes, load_live2diff_weights, motion_adapter_config
-from .lora import LoraFile, merge_loras, parse_lora
+from .lora import LoraFile, merge_planned, parse_lora, plan_merge
+from .lora_faders import LoraFaders, faders_for
 from .manifest import profile_requirements
 from .measure import measure
 from .midas import dpt_from_state_dict
@@ -63,7 +64,7 @@ def load_components(
     # 1. find every file first: a missing one fails here, before minutes of loading
     located = locate_all(models, store, options.download_hint)
     # 2. the denoiser and the text encoder (base or style, LCM-LoRA and style LoRAs merged)
-    unet, text_encoder = _load_denoiser_and_text(models, located, options)
+    unet, text_encoder, faders = _load_denoiser_and_text(models, located, options)
     # 3. the small parts
     base = located["base"].root
     with measure("tokenizer"):
@@ -75,7 +76,7 @@ def load_components(
     depth = DPTDepthEstimator(depth_model.to(options.dtype), input_size=int(depth_model.config.image_size))
     return Live2DiffComponents(
         unet=unet, vae=vae.eval(), text_encoder=text_encoder, tokenizer=tokenizer,
-        scheduler=live2diff_scheduler(), depth=depth, random_weights=False,
+        scheduler=live2diff_scheduler(), depth=depth, random_weights=False, loras=faders,
     )
 
 
@@ -85,13 +86,13 @@ def load_style(
 ) -> Live2DiffComponents:
     """New components with ``models``' style (checkpoint + LoRAs); ``current`` is never modified."""
     located = locate_all(models, store, options.download_hint)
-    unet, text_encoder = _load_denoiser_and_text(models, located, options)
-    return dataclasses.replace(current, unet=unet, text_encoder=text_encoder)
+    unet, text_encoder, faders = _load_denoiser_and_text(models, located, options)
+    return dataclasses.replace(current, unet=unet, text_encoder=text_encoder, loras=faders)
 
 
 def _load_denoiser_and_text(
     models: ModelsSection, located: Mapping[str, Located], options: LoadOptions
-) -> tuple[Live2DiffUNet, CLIPTextModel]:
+) -> tuple[Live2DiffUNet, CLIPTextModel, LoraFaders | None]:
     unsafe = models.allow_unsafe_pickle
     base = located["base"]
     unet_config = read_json(base.file("unet/config.json"))
@@ -127,31 +128,37 @@ def _load_denoiser_and_text(
         logger.warning("%s: ignoring its %d spatial UNet weights (models.live2diff_spatial = 'ignore')",
                        live2diff_path, len(live2diff.spatial))
     live2diff.spatial = {}
-    # 3. LoRAs: LCM first (at weight 1), then the style LoRAs, every one checked before any merge
-    loras = _read_loras(models, located, int(unet_config.get("layers_per_block", SD15_LAYERS_PER_BLOCK)))
-    if loras:
-        with measure("LoRA merge"):
-            merged = merge_loras(loras, {"unet": spatial, "text_encoder": text})
-        spatial, text = merged["unet"], merged["text_encoder"]
+    # 3. LoRAs: LCM first (at weight 1), then the style LoRAs, every one checked before any merge;
+    #    the style LoRAs' faders keep the weights they touch as they were before them
+    lcm, style_loras = _read_loras(models, located, int(unet_config.get("layers_per_block", SD15_LAYERS_PER_BLOCK)))
+    weights = {"unet": spatial, "text_encoder": text}
+    with measure("LoRA merge"):
+        lcm_plans, style_plans = plan_merge(lcm, weights), plan_merge(style_loras, weights)
+        merge_planned(lcm, lcm_plans, weights)
+        faded, lora_base = faders_for(style_loras, [spec.fader_name for spec in models.loras], style_plans, weights)
+        merge_planned(style_loras, style_plans, weights)
+    spatial, text = weights["unet"], weights["text_encoder"]
     # 4. build (weights adopted, not copied)
     with measure("Live2Diff UNet assembly"):
         unet = assemble_unet(unet_config, adapter_config, spatial, live2diff, live2diff_path, options.dtype)
     with measure("text encoder assembly"):
         text_encoder = build_text_encoder(text_config, text, options.dtype)
-    return unet, text_encoder
+    faders = LoraFaders(faded, lora_base, {"unet": unet.unet, "text_encoder": text_encoder}) if faded else None
+    return unet, text_encoder, faders
 
 
-def _read_loras(models: ModelsSection, located: Mapping[str, Located], layers_per_block: int) -> list[LoraFile]:
-    """The LCM-LoRA then the style LoRAs; ``layers_per_block`` places original-SD block names."""
-    loras = []
+def _read_loras(models: ModelsSection, located: Mapping[str, Located], layers_per_block: int) -> tuple[list[LoraFile], list[LoraFile]]:
+    """The LCM-LoRA (a list of at most one) and the style LoRAs; ``layers_per_block`` places original-SD block names."""
+    lcm = []
     if "lcm_lora" in located:
         path = located["lcm_lora"].file("pytorch_lora_weights.safetensors")
-        loras.append(parse_lora(read_state_dict(path, models.allow_unsafe_pickle), path, 1.0, layers_per_block=layers_per_block))
+        lcm.append(parse_lora(read_state_dict(path, models.allow_unsafe_pickle), path, 1.0, layers_per_block=layers_per_block))
+    style = []
     for i, spec in enumerate(models.loras):
         path = located[f"lora:{i}"].root
         state = read_state_dict(path, models.allow_unsafe_pickle)
-        loras.append(parse_lora(state, path, spec.weight, layers_per_block=layers_per_block))
-    return loras
+        style.append(parse_lora(state, path, spec.weight, layers_per_block=layers_per_block))
+    return lcm, style
 
 
 def read_json(path: Path) -> dict[str, Any]:

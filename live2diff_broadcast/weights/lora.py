@@ -237,13 +237,13 @@ def _parse_peft(state: Mapping[str, torch.Tensor], path: Path) -> list[Layer]:
 
 
 @dataclass
-class _Planned:
+class PlannedLayer:
     target: str
     key: str  # the weight key in weights[target]
     layer: Layer
 
 
-def plan_merge(loras: Sequence[LoraFile], weights: Mapping[str, Mapping[str, torch.Tensor]]) -> list[list[_Planned]]:
+def plan_merge(loras: Sequence[LoraFile], weights: Mapping[str, Mapping[str, torch.Tensor]]) -> list[list[PlannedLayer]]:
     """Match every layer to a weight of ``weights[target]`` and check its shape; raise before any change.
 
     Returns one plan per LoRA, in order.
@@ -266,7 +266,7 @@ def plan_merge(loras: Sequence[LoraFile], weights: Mapping[str, Mapping[str, tor
             elif got[0] != expected[0] or math.prod(got) != math.prod(expected):
                 wrong.append(f"{layer.source or layer.module} -> {key}: model weight {expected}, {type(layer).__name__} delta {got}")
             else:
-                plan.append(_Planned(layer.target, key, layer))
+                plan.append(PlannedLayer(layer.target, key, layer))
         if unmatched or wrong:
             lines = [f"{lora.path}: this LoRA does not fit the model (a LoRA for another base model, e.g. SDXL or SD2?):"]
             if unmatched:
@@ -296,7 +296,7 @@ def lora_delta(layer: LoraLayer, shape: torch.Size) -> torch.Tensor:
     return (up @ down).reshape(shape)
 
 
-def _delta_dtype(weight: torch.Tensor) -> torch.dtype:
+def delta_dtype(weight: torch.Tensor) -> torch.dtype:
     """Deltas are computed in float32, or float64 for float64 weights."""
     return torch.promote_types(weight.dtype, torch.float32)
 
@@ -311,7 +311,7 @@ def lora_deltas(lora: LoraFile, weights: Mapping[str, Mapping[str, torch.Tensor]
     out: dict[str, dict[str, torch.Tensor]] = {}
     for step in plan:
         w = weights[step.target][step.key]
-        delta = step.layer.delta(w.shape, _delta_dtype(w))
+        delta = step.layer.delta(w.shape, delta_dtype(w))
         table = out.setdefault(step.target, {})
         table[step.key] = table[step.key] + delta if step.key in table else delta
     return out
@@ -320,11 +320,20 @@ def lora_deltas(lora: LoraFile, weights: Mapping[str, Mapping[str, torch.Tensor]
 def merge_loras(loras: Sequence[LoraFile], weights: dict[str, StateDict]) -> dict[str, StateDict]:
     """Merge in order into ``weights`` (its dict entries are replaced, no tensor is written in place,
     so tensors shared with a model already running stay untouched). Returns ``weights``."""
-    plans = plan_merge(loras, weights)
+    return merge_planned(loras, plan_merge(loras, weights), weights)
+
+
+def merge_planned(loras: Sequence[LoraFile], plans: Sequence[Sequence[PlannedLayer]], weights: dict[str, StateDict]) -> dict[str, StateDict]:
+    """``merge_loras`` on plans already made (and so checked) by ``plan_merge``."""
     for lora, plan in zip(loras, plans, strict=True):
         for step in plan:
-            w = weights[step.target][step.key]
-            delta = step.layer.delta(w.shape, _delta_dtype(w))
-            weights[step.target][step.key] = (w.to(delta.dtype) + lora.weight * delta).to(w.dtype)
+            weights[step.target][step.key] = merge_step(weights[step.target][step.key], step.layer, lora.weight)
         logger.info("merged LoRA %s (%d layers, weight %.2f)", lora.path, len(lora.layers), lora.weight)
     return weights
+
+
+def merge_step(w: torch.Tensor, layer: Layer, weight: float) -> torch.Tensor:
+    """``w + weight * ΔW`` in float32 (float64 for float64 weights), back in ``w``'s dtype: the one
+    arithmetic of a merge, at load and when a live fader moves (engine/lora_faders.py)."""
+    delta = layer.delta(w.shape, delta_dtype(w))
+    return (w.to(delta.dtype) + weight * delta).to(w.dtype)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from live2diff_broadcast.control import ControlBus
+from live2diff_broadcast.control.actions import BlendStyles, SetLoraWeight
 from live2diff_broadcast.control.server import ControlServer
 
 from .consumer import STYLES, Consumer
@@ -113,3 +114,32 @@ def test_dock_switches_styles_and_shows_live_telemetry(show: tuple[ControlServer
     if os.environ.get("LIVE2DIFF_SAVE_SCREENSHOTS") == "1":
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(SCREENSHOT))
+
+
+def _drag(browser: Any, element: Any, value: float) -> None:
+    """What a drag does to a range input: a few input events, then change on release."""
+    browser.execute_script(
+        "const e = arguments[0]; for (const v of [0.1, 0.3, arguments[1]]) { e.value = v; e.dispatchEvent(new Event('input')); }"
+        " e.dispatchEvent(new Event('change'));", element, value)
+
+
+def test_dock_faders_send_blend_and_lora_commands(show: tuple[ControlServer, Consumer], browser: Any) -> None:
+    srv, consumer = show
+    browser.get(srv.url)
+    wait_until("the connection", lambda: "up" in (browser.find_element(By.ID, "conn").get_attribute("class") or ""))
+    rows = wait_until("a fader per LoRA", lambda: browser.find_elements(By.CSS_SELECTOR, "#loras .fader"))
+    assert [r.get_attribute("data-lora") for r in rows] == ["ink", "paint 'wash'"]
+    assert rows[1].find_element(By.TAG_NAME, "input").get_attribute("value") == "0.3"  # the engine's weight
+
+    browser.execute_script("document.getElementById('blend-a').value = 'oil painting';"
+                           "document.getElementById('blend-b').value = 'sketch';")
+    _drag(browser, browser.find_element(By.ID, "blend-t"), 0.75)
+    last = wait_until("the blend at 0.75", lambda: [a for a in consumer.seen if isinstance(a, BlendStyles) and a.t == 0.75])
+    assert (last[-1].a, last[-1].b, last[-1].origin) == ("oil painting", "sketch", "server")
+    blends = [a for a in consumer.seen if isinstance(a, BlendStyles)]
+    assert len(blends) <= 3  # throttled: not one command per input event plus the release
+    assert browser.find_element(By.ID, "blend-t-out").text == "0.75"
+
+    _drag(browser, rows[1].find_element(By.TAG_NAME, "input"), 0.6)
+    moved = wait_until("the LoRA at 0.6", lambda: [a for a in consumer.seen if isinstance(a, SetLoraWeight) and a.weight == 0.6])
+    assert moved[-1].name == "paint 'wash'"  # quoted through the command line and back

@@ -46,3 +46,5 @@ def test_the_supervisor_refuses_bad_blends_with_the_reason() -> None:
     no_engine = sup._control(BlendStyles("s0", "s1", 0.5))  # valid, but no engine runs in this test
     assert not no_engine.ok and "restarting" in no_engine.message
     assert not sup._control(SetLoraWeight("ink", 3.0)).ok
+    no_lora = sup._control(SetLoraWeight("ink", 0.5))
+    assert not no_lora.ok and "no LoRA named 'ink' in style 's0'; its LoRAs: none (the tiny preset loads no LoRAs)" in no_lora.message

@@ -22,6 +22,7 @@ from live2diff_broadcast.commands.control import send_command
 from live2diff_broadcast.config import Profile
 from live2diff_broadcast.config.watch import ProfileWatcher
 from live2diff_broadcast.control import ProfileRejected, ProfileReloaded, StyleApplied, StyleFailed
+from live2diff_broadcast.control.actions import SetLoraWeight
 from live2diff_broadcast.control.server import ControlServer
 from tests.runtime.harness import Show
 from tests.weights import zoo
@@ -199,6 +200,14 @@ def test_a_lora_style_loads_in_the_background_and_switching_back_is_cached(
         show.sup.set_style(name)
         show.wait(f"style {name} on air", lambda count=count: sum(isinstance(e, StyleApplied) for e in show.events) > count)
         assert show.sup.telemetry.snapshot().style == name
+    show.wait("the toon LoRA's fader reported", lambda: show.sup.telemetry.snapshot().loras == {"toon": 1.0})
+    # the fader: an unknown name is refused at once, a known one is moved in the engine and reported back
+    unknown = show.sup.controls.post(SetLoraWeight("tooon", 0.5)).result(timeout=10)
+    assert not unknown.ok and "no LoRA named 'tooon' in style 'toon'; its LoRAs: toon" in unknown.message
+    assert show.sup.controls.post(SetLoraWeight("toon", 0.25)).result(timeout=10).ok
+    show.wait("the fader at 0.25", lambda: show.sup.telemetry.snapshot().loras == {"toon": 0.25})
+    out = len(show.sink.frames)
+    show.wait("frames after the move", lambda: len(show.sink.frames) > out + 3)
     snap = show.sup.telemetry.snapshot()
     assert snap.passthrough_frames == passthrough and snap.engine_restarts == 0 and snap.switch_failures == 1
     show.stop()
