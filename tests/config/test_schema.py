@@ -313,3 +313,12 @@ def test_plugin_problems_are_reported_with_schema_problems(tmp_path, registry):
 def test_plugin_check_can_be_skipped(tmp_path):
     path = _write(tmp_path, STYLE.format(name="a") + '[source]\nplugin = "not_installed_here"\n')
     assert load_profile(path, check_plugins=False).source.plugin == "not_installed_here"
+
+
+def test_two_loras_answering_to_one_fader_name_are_refused(tmp_path):
+    text = STYLE.format(name="a") + 'loras = [{ path = "a/ink.safetensors" }, { path = "b/ink.safetensors" }]\n'
+    message = _error(_write(tmp_path, text))
+    assert "styles[0].loras" in message and "two LoRAs answer to the fader name(s) ['ink']" in message
+    named = STYLE.format(name="a") + 'loras = [{ path = "./a/ink.safetensors" }, { path = "./b/ink.safetensors", name = "ink2" }]\n'
+    path = _write(tmp_path, named)
+    assert [lora.fader_name for lora in load_profile(path).styles[0].loras or []] == ["ink", "ink2"]
