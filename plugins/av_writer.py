@@ -45,9 +45,17 @@ class AvWriter:
         self._last_ns = -1
         self._last_pts = -1
         self.pts_violations = 0
+        self._failed: Exception | None = None  # a mux that raised: FFmpeg's muxer state is then unusable
 
     def write(self, image: np.ndarray, pts_ns: int) -> None:
-        """Encode one (H, W, 3) uint8 RGB frame captured at ``pts_ns``."""
+        """Encode one (H, W, 3) uint8 RGB frame captured at ``pts_ns``.
+
+        After one failed write (disk full) every later write raises at once without touching FFmpeg:
+        muxing again after ``avformat_write_header`` failed crashes the process (SIGSEGV, PyAV 17).
+        The caller closes this writer and opens a new file."""
+        if self._failed is not None:
+            raise OSError(f"{self.path}: not writable any more since an earlier write failed "
+                          f"({type(self._failed).__name__}: {self._failed}); close it and open a new file")
         if self._first_ns is None:
             self._first_ns = pts_ns
         if pts_ns <= self._last_ns:
@@ -62,10 +70,15 @@ class AvWriter:
             image = np.pad(image, ((0, self._stream.height - h), (0, self._stream.width - w), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
         frame.pts = pts
-        self._container.mux(self._stream.encode(frame))
+        try:
+            self._container.mux(self._stream.encode(frame))
+        except Exception as exc:
+            self._failed = exc
+            raise
 
     def close(self) -> None:
         try:
-            self._container.mux(self._stream.encode(None))
+            if self._failed is None:
+                self._container.mux(self._stream.encode(None))
         finally:
             self._container.close()
