@@ -8,8 +8,10 @@ increases from one written frame to the next. In order of precedence:
 2. the engine is live and not stalled: write nothing and wait for it. Right after it goes live
    this is a gap of one engine latency: its first outputs are older than the last passthrough
    frame shown, so they are dropped (counted) to keep pts_ns increasing;
-3. the engine is loading, warming up, dead / restarting, or live but silent for ``stall_after_s``:
-   the newest source frame (passthrough, with a status caption);
+3. the engine is loading, warming up, dead / restarting, or live but stalled: silent for
+   ``stall_after_s`` AND for ``stall_after_frames`` of its own recent frame intervals (so a hung
+   engine at 30 fps is covered after 0.5 s, a slow one is not flipped to passthrough between two
+   of its frames): the newest source frame (passthrough, with a status caption);
 4. the source has delivered nothing for ``hold_after_s``: the last written image (or a black
    card) marked NO SIGNAL, stamped with the tick's own time. Not after a finite source ended:
    that is the end of the show.
@@ -38,12 +40,16 @@ class OutputStage:
         sink: SinkKeeper,
         telemetry: Telemetry,
         hold_after_s: float = 0.5,
-        stall_after_s: float = 5.0,
+        stall_after_s: float = 0.5,
         overlay: bool = True,
+        stall_after_frames: float = 4.0,
     ) -> None:
         self.size = size  # (height, width) of the model, and so of every frame written
         self.in_ring, self.out_ring, self.sink, self.telemetry = in_ring, out_ring, sink, telemetry
         self.hold_after_ns, self.stall_after_ns = int(hold_after_s * 1e9), int(stall_after_s * 1e9)
+        self.stall_after_frames = stall_after_frames
+        self._interval_ns: float | None = None  # the engine's recent output interval (moving average)
+        self._arrived_at: int | None = None
         self.overlay = overlay
         self.started_at = now_ns()
         self._pending: RingFrame | None = None
@@ -58,11 +64,12 @@ class OutputStage:
         newest = self.out_ring.poll()
         if newest is not None:
             self._pending = newest
+            self._note_arrival(t)
         latest = source.latest()
         frame = latest.frame
         source_lost = t - (latest.at_ns if frame is not None else self.started_at) > self.hold_after_ns
         live = engine.live
-        stalled = live and t - engine.output_at > self.stall_after_ns and not source_lost
+        stalled = live and t - engine.output_at > self._stall_ns() and not source_lost
         pending = self._pending
         if pending is not None and pending.pts_ns <= self._last_pts:
             self._stale_outputs += 1  # older than what is already on screen
@@ -98,6 +105,18 @@ class OutputStage:
             self._write(self._caption(base, StreamState.NO_SIGNAL, engine.state), max(t, self._last_pts + 1), "hold",
                         StreamState.NO_SIGNAL)
         return None
+
+    def _note_arrival(self, t: int) -> None:
+        if self._arrived_at is not None:
+            gap = t - self._arrived_at
+            self._interval_ns = gap if self._interval_ns is None else 0.8 * self._interval_ns + 0.2 * gap
+        self._arrived_at = t
+
+    def _stall_ns(self) -> float:
+        """How long a live engine may stay silent before passthrough covers for it."""
+        if self._interval_ns is None:
+            return self.stall_after_ns
+        return max(self.stall_after_ns, self.stall_after_frames * self._interval_ns)
 
     def _write(self, image: np.ndarray, pts_ns: int, kind: str, state: StreamState) -> bool:
         if not self.sink.write(Frame(image, pts_ns, self._out_seq)):

@@ -114,7 +114,7 @@ class SupervisorOptions:
     source_timeout_s: float = 2.0  # no source frame this long: the source is lost, reconnect
     sink_failures_before_reopen: int = 3  # consecutive failed writes before the sink is closed and reopened
     hold_after_s: float = 0.5  # no source frame this long: NO SIGNAL frames
-    stall_after_s: float = 5.0  # live engine with no output at all this long while input flows: passthrough
+    stall_after_s: float = 0.5  # live engine silent this long (and 4 of its frame intervals) while input flows: passthrough
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 10.0
     engine_stop_timeout_s: float = 5.0

@@ -53,6 +53,24 @@ def test_killed_engine_means_passthrough_then_live_again() -> None:
         run.stop()
 
 
+def test_a_stopped_engine_is_covered_by_passthrough_long_before_the_heartbeat_kills_it() -> None:
+    run = running("passthrough")  # the identity engine: 60 fps, so its stall limit is the 0.5 s floor
+    try:
+        run.wait("engine live", lambda: run.engine_frames() > 30)
+        pid = run.sup.engine_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        before = run.sup.telemetry.snapshot().passthrough_frames
+        run.wait("passthrough", lambda: run.sup.telemetry.snapshot().passthrough_frames > before, timeout=10)
+        covered_after = time.monotonic() - stopped_at
+        assert covered_after < 2.5, f"passthrough came {covered_after:.1f} s after the stop"  # heartbeat kill: 3 s
+        assert run.sup.telemetry.snapshot().engine_hangs == 0  # covered before any kill
+        run.wait("the hang detected and the engine replaced", lambda: run.sup.telemetry.snapshot().engine_hangs >= 1)
+    finally:
+        run.stop()
+
+
 def test_a_source_that_fails_reconnects_and_the_sink_keeps_going() -> None:
     run = running("passthrough", plan={"fail_after": 30, "failing": 1})
     try:
