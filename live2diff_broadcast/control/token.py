@@ -22,7 +22,9 @@ TOKEN_ENV = "LIVE2DIFF_CONTROL_TOKEN"
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(32)
+    """256 random bits as hex: no leading '-' (a token_urlsafe one could start with '-', which the
+    command line then reads as an option: `control --token -x...` failed one run in 64)."""
+    return secrets.token_hex(32)
 
 
 def token_dir() -> Path:

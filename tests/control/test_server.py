@@ -307,3 +307,10 @@ def test_a_flood_of_huge_lines_leaves_the_server_answering(server: Server) -> No
         t.join(30)
     with client(srv, **auth(srv)) as c:
         assert c.post("/next").json()["style"] == "sketch"
+
+
+def test_tokens_can_always_be_passed_on_the_command_line() -> None:
+    from live2diff_broadcast.control.token import new_token
+
+    tokens = [new_token() for _ in range(2000)]
+    assert len(set(tokens)) == len(tokens) and all(len(t) == 64 and not t.startswith("-") for t in tokens)
