@@ -57,6 +57,7 @@ from typing import Any
 
 from ..config import Profile, ProfileError
 from ..config.reload import plan_reload
+from ..config.schema import fader_index
 from ..config.watch import ProfileWatcher
 from ..control.actions import (
     STYLE_ACTIONS,
@@ -324,8 +325,8 @@ class Supervisor:
             except ValueError:
                 return ActionResult(False, f"LoRA weight must be a number in [0, 1], got {action.weight!r}")
             names = self._lora_names()
-            if action.name not in names and not (action.name.isdigit() and int(action.name) < len(names)):
-                listed = ", ".join(names) if names else "none (the tiny preset loads no LoRAs)" if self.profile.models.preset == "tiny" else "none"
+            if fader_index(names, action.name) is None:
+                listed = ", ".join(names) or ("none (the tiny preset loads no LoRAs)" if self.profile.models.preset == "tiny" else "none")
                 return ActionResult(False, f"no LoRA named {action.name!r} in style {self.style!r}; its LoRAs: {listed}", self.style)
             if not self._engine.send(SetLoraMessage(action.name, weight)):
                 return ActionResult(False, "the engine is restarting")

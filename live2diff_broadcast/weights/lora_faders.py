@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..config.schema import fader_index
 from .lora import Layer, LoraFile, PlannedLayer, merge_step
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ class LoraFaders:
         self.loras = list(loras)
         self.base = dict(base)  # (target, weight key) -> the weight before the style LoRAs
         self.modules = dict(modules)  # target ("unet" | "text_encoder") -> the module holding its weights
+        self._steps: dict[tuple[str, str], list[tuple[int, PlannedLayer]]] = {}  # weight -> its merges, in load order
+        for i, lora in enumerate(self.loras):
+            for step in lora.plan:
+                self._steps.setdefault((step.target, step.key), []).append((i, step))
         self._pending: dict[int, float] = {}
         self._on_device: dict[tuple[torch.device, int, int], Layer] = {}
         self._base_on_device: dict[tuple[str, str], torch.Tensor] = {}
@@ -63,11 +68,9 @@ class LoraFaders:
 
     def index(self, name: str) -> int:
         """The LoRA ``name`` (its name, or its position in the list as a number); KeyError listing the names."""
-        for i, lora in enumerate(self.loras):
-            if lora.name == name:
-                return i
-        if name.isdigit() and int(name) < len(self.loras):
-            return int(name)
+        index = fader_index(self.names, name)
+        if index is not None:
+            return index
         listed = ", ".join(f"{i}: {n}" for i, n in enumerate(self.names)) or "none"
         raise KeyError(f"no LoRA fader named {name!r}; the models on air have: {listed}")
 
@@ -94,10 +97,8 @@ class LoraFaders:
         for target, key in sorted(keys):
             param = self.modules[target].get_parameter(key)
             w = self._base(target, key, param.device)
-            for j, lora in enumerate(self.loras):
-                for step in lora.plan:
-                    if (step.target, step.key) == (target, key):
-                        w = merge_step(w, self._layer(j, step, param.device), lora.weight)
+            for j, step in self._steps[(target, key)]:
+                w = merge_step(w, self._layer(j, step, param.device), self.loras[j].weight)
             param.copy_(w)
         logger.info("engine: LoRA %s (%d weights recomputed)",
                     ", ".join(f"{self.loras[i].name} -> {w:.2f}" for i, w in moved.items()), len(keys))
