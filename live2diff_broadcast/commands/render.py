@@ -7,12 +7,8 @@ import logging
 import time
 from pathlib import Path
 
-import cv2
-
-from ..assembly import translator_from_profile
 from ..config import ProfileError, load_profile
 from ..control.timeline import Timeline, TimelineError, load_timeline
-from ..runtime.replay import Replayer
 from ..weights.errors import WeightsError
 
 logger = logging.getLogger(__name__)
@@ -36,6 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import cv2  # heavy imports when the command runs: the CLI itself stays instant (tests/test_cli.py)
+
+    from ..assembly import translator_from_profile
+    from ..runtime.replay import Replayer
+
     try:
         profile = load_profile(args.profile)
         timeline: Timeline | None = load_timeline(args.replay) if args.replay is not None else None

@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from ..config import Profile, ProfileError, load_profile
 from ..config.watch import ProfileWatcher
@@ -23,8 +24,10 @@ from ..control.osc import OscControl
 from ..control.server import DEFAULT_HOST, DEFAULT_PORT, ControlServer
 from ..control.terminal import TerminalControl
 from ..plugin_api import PluginError, PluginRegistry, Sink, Source, discover_plugins
-from ..runtime.supervisor import Supervisor, SupervisorOptions
 from ..runtime.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from ..runtime.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..runtime.supervisor import Supervisor, SupervisorOptions  # torch: imported when a show runs, not for --help
+
     # 1. profile, style and plugins: every mistake is reported here, before anything starts
     try:
         profile = load_profile(args.profile)
