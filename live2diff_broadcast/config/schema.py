@@ -9,7 +9,8 @@ sink (see ``profiles/example_show.toml`` for every field with comments). Layout:
     [hotkeys]     next_style, previous_style, passthrough (toggle), rewarm  (ACTIONS)
     [control]     host, port of the local control port (dock page, commands)
     [[styles]]    name, prompt, negative_prompt, prompt_template, base / style_checkpoint / loras
-                  (override [models] for this style), strength OR t_index_list, seed, noise_mode, hotkey
+                  (override [models] for this style), strength OR t_index_list, clip_skip, seed,
+                  noise_mode, hotkey
     [source] / [sink]   plugin + settings (checked against the plugin's declared Settings at load)
     [obs]         OBS scene -> style over obs-websocket (config/obs.py)
 
@@ -18,6 +19,12 @@ engine's step count n = len(engine.t_index_list) and denoises k = round(50 * str
 50-step LCM schedule (t_index i is timestep 999 - 20 i): t_index_list = [50 - k + (i * k) // n for
 i in range(n)]. Strength 0.4 with 2 steps is the reference's [30, 40]; strength 1.0 starts from
 pure noise (index 0). k must be >= n. Giving both strength and t_index_list is an error.
+
+clip_skip (engine default, a style may override it) picks the CLIP text layer counted from the end,
+as AUTOMATIC1111 and civitai's "Clip skip" do: 1 = the last layer, 2 = the penultimate, 3 = the
+third from last (then CLIP's final layer norm). The Live2Diff authors' YAML configs count the
+layers *skipped* instead (their ``hidden_states[-(clip_skip + 1)]``): their ``clip_skip: 2`` is our
+3; ``live2diff-broadcast import-config`` converts it (engine/text.py).
 
 Hotkeys are keyboard-library strings ("ctrl+alt+1"); they are compared after the library's own
 parsing, so "Ctrl+1" and "ctrl+1" are the same key and may be bound once only.
@@ -147,8 +154,9 @@ class ModelsSection(_Section):
     _loras_unique = field_validator("loras")(_unique_fader_names)
     allow_unsafe_pickle: bool = False  # True: fully unpickle .ckpt/.pt files torch's safe loader refuses (runs their code)
     auto_download: bool = True  # False: never download; missing files are an error listing them
-    # Spatial SD weights found inside live2diff.ckpt: "ignore" (base/style UNet wins) or "apply" them.
-    live2diff_spatial: Literal["ignore", "apply"] = "ignore"
+    # Spatial SD UNet weights found inside live2diff.ckpt: "apply" (the authors' loader: over the base
+    # UNet, a style checkpoint then replaces them) or "ignore" them (the base / style UNet as it is).
+    live2diff_spatial: Literal["ignore", "apply"] = "apply"
 
 
 class EngineSection(_Section):
@@ -162,7 +170,14 @@ class EngineSection(_Section):
     t_index_list: TIndexList = Field(default_factory=lambda: list(StreamConfig().t_index_list))
     window: int = Field(default=CausalWindow().window, ge=2)
     warmup: int = Field(default=CausalWindow().warmup, ge=1)
+    # CLIP text layer from the end (A1111 / civitai "Clip skip"): 1 = last, 2 = penultimate, 3 = third from
+    # last. The authors' configs say clip_skip: 2 meaning our 3 (module docstring). Styles may override it.
     clip_skip: int = Field(default=2, ge=1)
+    # Depth prior preprocessing (engine/depth.py); the defaults are the authors'. "letterbox": pad to a
+    # square instead of squashing (no distortion of 16:9 frames); "per_frame": warmup frames normalised
+    # one by one instead of jointly (a sink's depth then does not depend on the other sinks).
+    depth_resize: Literal["squash", "letterbox"] = "squash"
+    depth_normalise: Literal["warmup_joint", "per_frame"] = "warmup_joint"
     # UNet backend. auto: "compiled" on NVIDIA GPUs, "pytorch" (eager) elsewhere. onnxruntime / tensorrt
     # export static-shape graphs (and build engines) into engine_dir once; any backend that cannot run
     # falls back to eager PyTorch with an error in the log and in telemetry, never silently.
@@ -213,6 +228,7 @@ class StyleSection(_Section):
     # How far from the input: strength in (0, 1] OR an explicit t_index_list (never both); unset = engine's.
     strength: float | None = Field(default=None, gt=0, le=1)
     t_index_list: TIndexList | None = None
+    clip_skip: int | None = Field(default=None, ge=1)  # CLIP layer from the end for this style; unset = engine's
     seed: int = 42
     noise_mode: Literal["per_frame", "fixed"] = "per_frame"
     hotkey: Hotkey | None = None  # selects this style
@@ -379,6 +395,11 @@ class Profile(BaseSettings):
             return tuple(strength_to_t_index_list(style.strength, len(self.engine.t_index_list)))
         return tuple(self.engine.t_index_list)
 
+    def clip_skip(self, style: StyleSection | None = None) -> int:
+        """The style's CLIP layer from the end: its own clip_skip, else the engine's."""
+        style = style or self.style()
+        return style.clip_skip if style.clip_skip is not None else self.engine.clip_skip
+
     def stream_config(self, style: StyleSection | None = None) -> StreamConfig:
         style = style or self.style()
         e = self.engine
@@ -389,8 +410,10 @@ class Profile(BaseSettings):
             causal=CausalWindow(window=e.window, warmup=e.warmup),
             seed=style.seed,
             noise_mode=style.noise_mode,
-            clip_skip=e.clip_skip,
+            clip_skip=self.clip_skip(style),
             prompt_template=style.prompt_template,
+            depth_resize=e.depth_resize,
+            depth_normalise=e.depth_normalise,
         )
 
     def models_for(self, style: StyleSection | None = None) -> ModelsSection:
