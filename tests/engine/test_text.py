@@ -4,7 +4,12 @@ encoder layer's output captured by hand; the authors' clip_skip c = our c + 1.""
 import pytest
 import torch
 
-from live2diff_broadcast.engine.text import PromptEncoder, describe_text_layer, from_authors_clip_skip, text_layer
+from live2diff_broadcast.engine.text import (
+    PromptEncoder,
+    describe_text_layer,
+    from_authors_clip_skip,
+    text_layer,
+)
 
 
 def layer_outputs(text_encoder, ids: torch.Tensor) -> list[torch.Tensor]:
