@@ -36,7 +36,7 @@ def text_layer(clip_skip: int, layers: int) -> int:
 
 def describe_text_layer(clip_skip: int, layers: int | None) -> str:
     """'CLIP layer 10 of 12 (clip_skip 3, third from last)' or without the count when unknown."""
-    from_end = {1: "the last", 2: "the penultimate"}.get(clip_skip, f"{_ordinal(clip_skip)} from last")
+    from_end = {1: "the last", 2: "the penultimate"}.get(clip_skip, f"the {_ordinal(clip_skip)} from last")
     if layers is None:
         return f"{from_end} CLIP layer (clip_skip {clip_skip})"
     return f"CLIP layer {text_layer(clip_skip, layers)} of {layers}: {from_end} (clip_skip {clip_skip})"

@@ -152,3 +152,31 @@ def test_bad_configs_name_the_file_and_the_key(checkout, name, old, new, expecte
 def test_missing_config_file(checkout):
     with pytest.raises(AuthorsConfigError, match=r"nope.yaml: no such config file"):
         import_authors_config(checkout / "configs/nope.yaml", root=checkout)
+
+
+EXAMPLE_IMPORTS = {"felted": "kFelted", "toonyou": "toonyou", "pixar": "disneyPixar", "moxin": "moxin",
+                   "origami": "origami", "pixart": "pixart"}
+
+
+@pytest.mark.parametrize("style_name", sorted(EXAMPLE_IMPORTS))
+def test_example_show_carries_the_authors_styles_as_imported(checkout, style_name):
+    """profiles/example_show.toml's imported styles == import-config's output (paths from ~/Live2Diff)."""
+    from live2diff_broadcast.config import load_profile
+
+    show = load_profile(Path(__file__).resolve().parents[2] / "profiles" / "example_show.toml", check_plugins=False)
+    style = show.style(style_name)
+    imported = import_authors_config(checkout / "configs" / f"{EXAMPLE_IMPORTS[style_name]}.yaml", root=checkout)
+    want = imported.style
+
+    def rel(path: str) -> Path:  # the file's place in their checkout
+        p = Path(path)
+        return p.relative_to(checkout.resolve()) if p.is_absolute() else p.relative_to("~/Live2Diff")
+
+    assert style.prompt_template == want.get("prompt_template", "{}")
+    assert style.t_index_list == want["t_index_list"] and style.clip_skip == want["clip_skip"]
+    assert style.style_checkpoint is not None and rel(style.style_checkpoint) == rel(want["style_checkpoint"])
+    assert [(rel(x.path), x.weight) for x in style.loras or []] == [(rel(x["path"]), x["weight"]) for x in want["loras"]]
+    assert show.engine.window == imported.engine["window"] and show.engine.warmup == imported.engine["warmup"]
+    assert show.engine.depth_resize == imported.engine["depth_resize"]
+    assert show.engine.depth_normalise == imported.engine["depth_normalise"]
+    assert show.models.live2diff_spatial == imported.models["live2diff_spatial"]

@@ -68,7 +68,7 @@ def test_shipped_profiles_are_valid(name: str, registry: PluginRegistry) -> None
 def test_example_show_has_the_papers_styles_on_hotkeys(registry: PluginRegistry) -> None:
     profile = load_profile(REPO / "profiles" / "example_show.toml", registry)
     styles = {s.name: s for s in profile.styles}
-    assert set(styles) == {"cartoon", "zaum", "vangogh"}
+    assert set(styles) == {"cartoon", "zaum", "vangogh", "felted", "toonyou", "pixar", "moxin", "origami", "pixart"}
     assert "cartoon style" in styles["cartoon"].prompt_template
     assert "zaum, elysiumchar" in styles["zaum"].prompt_template
     assert "Starry Night by Van Gogh, lvngvncnt" in styles["vangogh"].prompt_template
@@ -77,7 +77,11 @@ def test_example_show_has_the_papers_styles_on_hotkeys(registry: PluginRegistry)
     assert zaum.style_checkpoint is None and len(zaum.loras) == 1 and zaum.loras[0].weight == 0.8
     actions = {b.action for b in profile.hotkey_bindings()}
     assert actions == {"style", "next_style", "previous_style", "passthrough", "rewarm"}
-    assert profile.stream_config(styles["zaum"]).t_index_list == (25, 37)  # strength 0.5
+    # every style runs the authors' way: their text layer (hidden_states[-3]) and their step lists
+    assert {profile.stream_config(s).clip_skip for s in profile.styles} == {3}
+    assert profile.stream_config(styles["cartoon"]).t_index_list == (30, 36, 42)
+    assert profile.stream_config(styles["zaum"]).t_index_list == (25, 34, 43)
+    assert (profile.engine.depth_resize, profile.engine.depth_normalise) == ("squash", "warmup_joint")
 
 
 def test_environment_overrides_file(tmp_path, monkeypatch):

@@ -68,7 +68,7 @@ def test_the_authors_clip_skip_2_is_our_3_the_third_from_last(tiny):
 
 
 def test_describe_names_the_layer():
-    assert describe_text_layer(3, 12) == "CLIP layer 10 of 12: 3rd from last (clip_skip 3)"
+    assert describe_text_layer(3, 12) == "CLIP layer 10 of 12: the 3rd from last (clip_skip 3)"
     assert describe_text_layer(2, 12) == "CLIP layer 11 of 12: the penultimate (clip_skip 2)"
     assert describe_text_layer(1, None) == "the last CLIP layer (clip_skip 1)"
 
