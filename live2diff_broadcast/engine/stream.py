@@ -130,10 +130,6 @@ class Live2DiffStream:
         """Frames between an input and its output once streaming (n - 1 when pipelined)."""
         return self.config.num_steps - 1 if self.pipelined else 0
 
-    @property
-    def warming_up(self) -> bool:
-        return len(self.pending) > 0 or self.frames_seen == self.base
-
     def reconfigure(self, config: StreamConfig) -> None:
         """Apply a style's stream settings in place: seed, noise mode, prompt template, clip skip,
         and the denoising steps (``t_index_list``; a different step count reallocates the KV cache
