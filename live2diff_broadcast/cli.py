@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "control": ("control", "switch styles / passthrough of a running broadcast, or read its status"),
     "eval": ("eval", "measure depth MSE, CLIP temporal score, warp error and latency over clips"),
     "train": ("train", "train the temporal modules (stage 1) or them + the depth prior (stage 2)"),
+    "import-config": ("import_config", "turn one of the Live2Diff authors' YAML style configs into a show profile"),
 }
 
 

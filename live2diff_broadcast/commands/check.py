@@ -1,15 +1,18 @@
 """``check PROFILE``: is the show profile valid, and is every model it names here?
 
-Validates the profile (schema, hotkeys, plugin settings), opens the source when it is one that
+Validates the profile (schema, hotkeys, plugin settings), shows what each style runs (steps,
+CLIP text layer, depth preprocessing: ``style_summary.py``), opens the source when it is one that
 must open at the start of a show (a file: ``run`` would stop with the same error), then, per style
 and component, says which referenced models are present (a local file / folder, or in the Hugging
 Face cache) and how to fetch the missing ones. Presence comes from the weights store
 (``ModelStore.locate``), the same lookup the engine uses when it loads, so "present" here means
 the engine will find it.
 
-Exit codes: 0 valid and every model present; 1 valid but models missing (downloadable: ``run``
-fetches them); 2 invalid profile, a source that cannot be opened, or models that cannot be found
-and will not be downloaded (``run`` refuses to start on these too).
+Exit codes: 0 valid and every model present; 1 valid but models missing (``run`` downloads the
+Hub ones when ``models.auto_download`` is on, and refuses to start, exit 2, on the others: local
+files, or Hub files with downloads off; the listing says which); 2 invalid profile (also a
+``clip_skip`` beyond the layers of the text encoder on disk) or a source that must open and cannot
+(``run`` stops with the same error).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ..config import Profile, ProfileError, StyleSection, load_profile
 from ..weights.manifest import profile_requirements
 from ..weights.requirements import Requirement
 from ..weights.store import Located, Missing, ModelStore
+from .style_summary import style_run
 
 if TYPE_CHECKING:
     from ..plugin_api import PluginRegistry
@@ -63,16 +67,17 @@ def run(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(exc)
         return EXIT_INVALID
-    _print_summary(args.profile, profile)
+    store = None if profile.models.preset == "tiny" else ModelStore()
+    if not _print_summary(args.profile, profile, store):
+        return EXIT_INVALID
     problem = source_problem(profile)
     if problem is not None:
         print(f"source: {problem}")
         return EXIT_INVALID
-    if profile.models.preset == "tiny":
+    if store is None:
         print("models: preset 'tiny' (random weights, built in memory): no model files needed")
         return EXIT_OK
     # 2. every style's models, located once each (styles share most of them)
-    store = ModelStore()
     print(f"Hugging Face cache: {store.cache_dir}{'  (offline)' if store.offline else ''}")
     per_style = {style.name: style_components(profile, style, store) for style in profile.styles}
     shared = _shared_keys(list(per_style.values()))
@@ -101,9 +106,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"fetch the [models] ones with: live2diff-broadcast models --download --profile {args.profile}")
     fatal = [s for s in missing.values() if not downloadable(profile, s)]
     if fatal:
-        print(f"{len(fatal)} of them cannot be downloaded (a local path, or models.auto_download = false): "
-              "`run` refuses to start")
-        return EXIT_INVALID
+        print(f"{len(fatal)} of them will not be downloaded (a local path, or models.auto_download = false): "
+              "`run` refuses to start until they are there")
     return EXIT_MISSING
 
 
@@ -203,17 +207,26 @@ def _print_status(status: ComponentStatus) -> None:
         print(f"           {fetch_hint(status, result)}")
 
 
-def _print_summary(path: Path, profile: Profile) -> None:
+def _print_summary(path: Path, profile: Profile, store: ModelStore | None) -> bool:
+    """The profile at a glance, each style with what it runs; False when a style cannot run (said why)."""
     default = profile.style().name
     styles = ", ".join(s.name + (" (default)" if s.name == default else "") for s in profile.styles)
     print(f"{path}: valid profile {profile.name!r}: {len(profile.styles)} style(s): {styles}")
     print(f"source {profile.source.plugin}, sink {profile.sink.plugin}, engine {profile.engine.width}x"
           f"{profile.engine.height}, steps {list(profile.engine.t_index_list)}")
+    problems = []
     for style in profile.styles:
-        print(f"  - {style.name}: t_index_list {list(profile.t_index_list(style))}, seed {style.seed}, "
-              f"prompt {style.prompt_template.format(style.prompt)!r}")
+        print(f"  - {style.name}: seed {style.seed}, prompt {style.prompt_template.format(style.prompt)!r}")
+        run = style_run(profile, style, store)
+        for line in run.lines():
+            print(f"      {line}")
+        if run.problem:
+            problems.append(run.problem)
     bindings = profile.hotkey_bindings()
     if bindings:
         print("hotkeys: " + ", ".join(
             f"{b.hotkey} -> {b.action + ' ' + repr(b.style) if b.style else b.action}" for b in bindings
         ))
+    for problem in problems:
+        print(f"{path}: invalid for these models: {problem}")
+    return not problems

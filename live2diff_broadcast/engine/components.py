@@ -13,6 +13,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, DPTConfig
 
 from .depth import DepthEstimator, DPTDepthEstimator
 from .scheduler import live2diff_scheduler
+from .text_layers import TINY_TEXT_LAYERS
 from .unet import DepthAdapter, Live2DiffUNet, build_motion_unet
 
 logger = logging.getLogger(__name__)
@@ -188,10 +189,12 @@ def small_random_components(seed: int = 0) -> Live2DiffComponents:
     )
 
 
+
+
 def _tiny_text_encoder(hidden: int) -> CLIPTextModel:
     return CLIPTextModel(
         CLIPTextConfig(
-            vocab_size=64, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=3,
+            vocab_size=64, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=TINY_TEXT_LAYERS,
             num_attention_heads=2, max_position_embeddings=16, projection_dim=hidden,
             bos_token_id=0, eos_token_id=1, pad_token_id=1,
         )

@@ -1,5 +1,8 @@
 """The status caption drawn on passthrough and no-signal frames, so a streamer sees why the AI is off.
 
+The words come from the caller (``runtime.telemetry.StreamState.caption``): media draws, it does not
+know the broadcast's states.
+
 Legible over any picture: white text on a dark band across the bottom of the frame (not the top,
 where cameras and the test pattern put their own time stamps), one text pass (an outline drawn as a
 second, thicker pass drifts from the glyphs, because OpenCV advances thick strokes further), scaled
@@ -11,24 +14,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..runtime.telemetry import StreamState
-
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 BAND_ALPHA = 0.75  # how dark the band is (0: invisible, 1: black)
 
 
-def caption_text(state: StreamState, engine_state: str) -> str:
-    return {
-        StreamState.WARMING_UP: f"PASSTHROUGH: engine {engine_state.replace('_', ' ')}",
-        StreamState.RESTARTING: "PASSTHROUGH: engine restarting",
-        StreamState.PASSTHROUGH: "PASSTHROUGH: engine stalled",
-        StreamState.NO_SIGNAL: "NO SIGNAL",
-    }.get(state, state.value)
-
-
-def status_caption(image: np.ndarray, state: StreamState, engine_state: str) -> np.ndarray:
-    """A copy of ``image`` (H, W, 3) uint8 with the state's caption on a dark band along the bottom."""
-    text = caption_text(state, engine_state)
+def status_caption(image: np.ndarray, text: str) -> np.ndarray:
+    """A copy of ``image`` (H, W, 3) uint8 with ``text`` on a dark band along the bottom."""
     out = image.copy()
     h, w = out.shape[:2]
     scale = max(0.3, h / 720)

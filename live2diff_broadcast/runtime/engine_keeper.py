@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
 
-from .backoff import Backoff
+from ..media.backoff import Backoff
 from .engine_process import EXIT_FATAL, EngineProcess
 from .heartbeat import HeartbeatMonitor
 from .messages import (
@@ -38,10 +38,10 @@ from .messages import (
     FrameEvent,
     Heartbeat,
     LoraEvent,
+    MoveLoraFader,
     Reset,
     RewarmSinks,
     SetBlend,
-    SetLoraWeight,
     SetPrompt,
     SetStyle,
     StateEvent,
@@ -52,7 +52,7 @@ from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
-Message = SetStyle | SetBlend | SetLoraWeight | SetPrompt | RewarmSinks | Reset | Flush | Stop
+Message = SetStyle | SetBlend | MoveLoraFader | SetPrompt | RewarmSinks | Reset | Flush | Stop
 
 
 class EngineKeeper:

@@ -161,7 +161,7 @@ class OutputStage:
         return floor if self._interval_ns is None else max(floor, HOLD_FRAMES * self._interval_ns)
 
     def _caption(self, image: np.ndarray, state: StreamState, engine_state: str) -> np.ndarray:
-        return status_caption(image, state, engine_state) if self.overlay else image
+        return status_caption(image, state.caption(engine_state)) if self.overlay else image
 
     # --- the one write path ---------------------------------------------------------------------
 

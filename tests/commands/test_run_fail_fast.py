@@ -112,12 +112,15 @@ def _real_models(tmp_path: Path, depth: str) -> str:
             f'depth = "{depth}"\nlive2diff = "{m / "live2diff.safetensors"}"\nlcm_lora = "none"\n')
 
 
-def test_model_files_that_are_not_there_stop_the_start_naming_them(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_model_files_that_are_not_there_stop_the_start_naming_them(tmp_path, caplog, capsys) -> None:  # type: ignore[no-untyped-def]
     missing = tmp_path / "models" / "no_such_dpt"
     profile = _profile(tmp_path, '[source]\nplugin = "test_pattern"', _real_models(tmp_path, str(missing)))
     assert main(["run", "--profile", str(profile), "--duration", "30", "--no-control-server"]) == 2
     assert "models.depth" in caplog.text and str(missing) in caplog.text and "not found" in caplog.text
     assert not (tmp_path / "out.avi").exists()
+    assert main(["check", str(profile)]) == 1  # check lists it, and says run will refuse
+    out = capsys.readouterr().out
+    assert str(missing) in out and "`run` refuses to start until they are there" in out
 
 
 def test_model_files_that_cannot_be_read_stop_the_show_instead_of_a_restart_loop(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]

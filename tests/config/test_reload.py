@@ -61,6 +61,14 @@ def test_diff_hotkey_spelling_is_no_change(tmp_path):
     assert changes.empty and changes.describe() == ["no change"]
 
 
+def test_diff_a_styles_text_layer_is_a_prompt_change(tmp_path):
+    old = _profile(BASE, tmp_path)
+    new = _profile(BASE.replace("strength = 0.4", "strength = 0.4\nclip_skip = 3"), tmp_path)
+    changes = diff_profiles(old, new)
+    assert changes.styles_prompt_changed == ("zaum",) and not changes.restart
+    assert any("clip_skip 2 -> 3" in line for line in changes.describe())
+
+
 def test_output_and_watchdog_apply_live(tmp_path):
     old = _profile(BASE, tmp_path)
     new = _profile(BASE + "[output]\nhold_s = 5.0\n[watchdog]\nstuck_s = 120\n", tmp_path)

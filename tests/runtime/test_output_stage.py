@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from live2diff_broadcast.config import OutputSection
+from live2diff_broadcast.media.backoff import Backoff
 from live2diff_broadcast.media.frames import Frame, now_ns
 from live2diff_broadcast.plugin_api import PluginSettings
-from live2diff_broadcast.runtime.backoff import Backoff
 from live2diff_broadcast.runtime.output_stage import OutputStage
 from live2diff_broadcast.runtime.sink_keeper import SinkKeeper
 from live2diff_broadcast.runtime.source_stage import Latest

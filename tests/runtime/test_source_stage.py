@@ -5,8 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import time
 
+from live2diff_broadcast.media.backoff import Backoff
 from live2diff_broadcast.plugin_api import PluginError, PluginSettings
-from live2diff_broadcast.runtime.backoff import Backoff
 from live2diff_broadcast.runtime.source_stage import SourceStage
 from live2diff_broadcast.runtime.telemetry import Telemetry
 from live2diff_broadcast.runtime.transport import FrameRing, new_run_prefix

@@ -22,16 +22,6 @@ class LoraSection(Section):
         return self.name or PurePosixPath(self.path.replace("\\", "/")).stem
 
 
-def fader_index(names: list[str], name: str) -> int | None:
-    """Which of the LoRA faders ``names`` a command's ``name`` means: its name, else its position
-    (0, 1, ...); None when neither."""
-    if name in names:
-        return names.index(name)
-    if name.isdigit() and int(name) < len(names):
-        return int(name)
-    return None
-
-
 def unique_fader_names(loras: list[LoraSection] | None) -> list[LoraSection] | None:
     names = [lora.fader_name for lora in loras or []]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -57,8 +47,9 @@ class ModelsSection(Section):
     _loras_unique = field_validator("loras")(unique_fader_names)
     allow_unsafe_pickle: bool = False  # True: fully unpickle .ckpt/.pt files torch's safe loader refuses (runs their code)
     auto_download: bool = True  # False: never download; missing files are an error listing them
-    # Spatial SD weights found inside live2diff.ckpt: "ignore" (base/style UNet wins) or "apply" them.
-    live2diff_spatial: Literal["ignore", "apply"] = "ignore"
+    # Spatial SD UNet weights found inside live2diff.ckpt: "apply" (the authors' loader: over the base
+    # UNet, a style checkpoint then replaces them) or "ignore" them (the base / style UNet as it is).
+    live2diff_spatial: Literal["ignore", "apply"] = "apply"
 
 
 def means_none(spec: str) -> bool:
