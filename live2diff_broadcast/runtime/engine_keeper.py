@@ -130,7 +130,7 @@ class EngineKeeper:
             return
         for event in self.engine.events():
             self._on_event(event)
-        hung = self.heartbeat.hung() if self.engine.is_alive() else None
+        hung = self.heartbeat.hung(self.state) if self.engine.is_alive() else None
         if hung is not None:
             logger.error("engine process pid %s is hung (%s): killing it", self.engine.pid, hung)
             self.telemetry.add("engine_hangs")

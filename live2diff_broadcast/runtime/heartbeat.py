@@ -95,18 +95,20 @@ class HeartbeatMonitor:
         self.activity = heartbeat.activity
         self.progressed(heartbeat.progress_at_ns)
 
-    def hung(self, t_ns: int | None = None) -> str | None:
-        """Why the engine counts as hung, or None."""
+    def hung(self, state: str, t_ns: int | None = None) -> str | None:
+        """Why the engine counts as hung in ``state`` (the keeper's: an EngineState value), or None. Loading
+        limits apply while the engine has not reported itself past loading (its state events come first)."""
         t = now_ns() if t_ns is None else t_ns
-        limits, loading = self.limits, self.activity == LOADING
+        limits, loading = self.limits, state == LOADING
         silent_s = (t - self.last_message_ns) / 1e9
         limit = limits.loading_silent_s if loading else limits.silent_s
         if silent_s > limit:
-            return f"no heartbeat for {silent_s:.1f} s (limit {limit:.1f} s while {self.activity}; [watchdog])"
-        if self.activity == IDLE:
-            return None
+            return f"no heartbeat for {silent_s:.1f} s (limit {limit:.1f} s while {state}; [watchdog])"
+        activity = LOADING if loading else self.activity
+        if activity in (IDLE, LOADING) and not loading:
+            return None  # idle (no input), or past loading with no heartbeat since: nothing to be stuck in
         stuck_s = (t - self.progress_at_ns) / 1e9
         limit = limits.loading_stuck_s if loading else limits.stuck_s
         if stuck_s > limit:
-            return f"no progress for {stuck_s:.1f} s while {self.activity} (limit {limit:.1f} s; [watchdog])"
+            return f"no progress for {stuck_s:.1f} s while {activity} (limit {limit:.1f} s; [watchdog])"
         return None

@@ -106,6 +106,9 @@ def test_dock_switches_styles_and_shows_live_telemetry(show: tuple[ControlServer
     wait_until("fps to update (pushed)", lambda: seen.add(browser.find_element(By.ID, "fps").text) or len(seen) >= 3)
     assert all(v.replace(".", "").isdigit() for v in seen), seen
     assert browser.find_element(By.ID, "p95").text == "61"
+    frames = [browser.find_element(By.ID, name).text for name in ("held-frames", "pt-frames", "hold")]
+    assert frames == ["300", "42", "1.25"]  # held, passthrough + no-signal, the longest hold in s
+    assert int(browser.find_element(By.ID, "live-frames").text) > 100
 
     browser.find_element(By.ID, "passthrough").click()
     browser.find_element(By.CSS_SELECTOR, '#styles button[data-style="oil painting"]').click()
