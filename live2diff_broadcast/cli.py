@@ -21,6 +21,7 @@ COMMANDS = [
     "control",
     "eval",
     "train",
+    "import_config",
 ]
 
 
