@@ -52,8 +52,8 @@ class StreamSchedule:
         self.timesteps = timesteps.to(device)  # (n,)
         self.sqrt_alpha = col(alphas.sqrt())
         self.sqrt_one_minus_alpha = col((1 - alphas).sqrt())
-        self.c_skip = col(torch.tensor([float(c) for c in c_skip]))
-        self.c_out = col(torch.tensor([float(c) for c in c_out]))
+        self.c_skip = col(torch.tensor([float(c) for c in c_skip], dtype=torch.float64))  # not float32-rounded
+        self.c_out = col(torch.tensor([float(c) for c in c_out], dtype=torch.float64))
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, step: int | slice) -> torch.Tensor:
         """Noise clean latents to step ``step``'s level: sqrt(a) x0 + sqrt(1 - a) noise."""
