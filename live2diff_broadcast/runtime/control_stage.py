@@ -24,7 +24,6 @@ from collections.abc import Callable
 
 from ..config import Profile
 from ..config.reload import plan_reload
-from ..config.schema import fader_index
 from ..control.actions import (
     STYLE_ACTIONS,
     Action,
@@ -41,6 +40,7 @@ from ..control.bus import ControlBus
 from ..control.styles import StyleSelector
 from ..engine.blend import check_blendable, check_position
 from ..media.frames import now_ns
+from ..weights.lora_faders import fader_index
 from .engine_keeper import EngineKeeper
 from .messages import RewarmSinks, SetBlend, SetStyle, style_message
 from .messages import SetLoraWeight as SetLoraMessage

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
 
+from ..media.backoff import Backoff
 from ..media.frames import now_ns
-from .backoff import Backoff
 from .engine_process import EngineProcess
 from .heartbeat import HeartbeatMonitor
 from .messages import (

@@ -20,7 +20,6 @@ from accelerate import init_empty_weights
 from diffusers import AutoencoderTiny
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, DPTConfig, DPTForDepthEstimation
 
-from ..config import ModelsSection
 from ..engine.components import Live2DiffComponents
 from ..engine.depth import DPTDepthEstimator
 from ..engine.scheduler import live2diff_scheduler
@@ -36,6 +35,7 @@ from .lora_faders import LoraFaders, faders_for
 from .manifest import profile_requirements
 from .measure import measure
 from .midas import dpt_from_state_dict
+from .model_sources import ModelSources
 from .single_file import convert_style_checkpoint
 from .store import Located, ModelStore
 
@@ -52,14 +52,14 @@ class LoadOptions:
     download_hint: str = ""  # the command named by the missing-files error
 
 
-def locate_all(models: ModelsSection, store: ModelStore | None = None, hint: str = "") -> dict[str, Located]:
+def locate_all(models: ModelSources, store: ModelStore | None = None, hint: str = "") -> dict[str, Located]:
     """Every file the profile needs, downloaded if allowed; else one error listing all that is missing."""
     store = store or ModelStore()
     return store.ensure(profile_requirements(models), download=models.auto_download, hint=hint)
 
 
 def load_components(
-    models: ModelsSection, store: ModelStore | None = None, options: LoadOptions = LoadOptions()
+    models: ModelSources, store: ModelStore | None = None, options: LoadOptions = LoadOptions()
 ) -> Live2DiffComponents:
     # 1. find every file first: a missing one fails here, before minutes of loading
     located = locate_all(models, store, options.download_hint)
@@ -81,7 +81,7 @@ def load_components(
 
 
 def load_style(
-    current: Live2DiffComponents, models: ModelsSection, store: ModelStore | None = None,
+    current: Live2DiffComponents, models: ModelSources, store: ModelStore | None = None,
     options: LoadOptions = LoadOptions(),
 ) -> Live2DiffComponents:
     """New components with ``models``' style (checkpoint + LoRAs); ``current`` is never modified."""
@@ -91,7 +91,7 @@ def load_style(
 
 
 def _load_denoiser_and_text(
-    models: ModelsSection, located: Mapping[str, Located], options: LoadOptions
+    models: ModelSources, located: Mapping[str, Located], options: LoadOptions
 ) -> tuple[Live2DiffUNet, CLIPTextModel, LoraFaders | None]:
     unsafe = models.allow_unsafe_pickle
     base = located["base"]
@@ -147,7 +147,7 @@ def _load_denoiser_and_text(
     return unet, text_encoder, faders
 
 
-def _read_loras(models: ModelsSection, located: Mapping[str, Located], layers_per_block: int) -> tuple[list[LoraFile], list[LoraFile]]:
+def _read_loras(models: ModelSources, located: Mapping[str, Located], layers_per_block: int) -> tuple[list[LoraFile], list[LoraFile]]:
     """The LCM-LoRA (a list of at most one) and the style LoRAs; ``layers_per_block`` places original-SD block names."""
     lcm = []
     if "lcm_lora" in located:

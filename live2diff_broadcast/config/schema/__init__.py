@@ -35,7 +35,7 @@ One file per section: ``models.py`` ([models] and LoRAs), ``engine.py``, ``style
 from .control import ControlSection, HotkeysSection
 from .engine import EngineSection
 from .loading import ProfileError, load_profile, parse_profile, read_profile_bytes
-from .models import LoraSection, ModelsSection, fader_index
+from .models import LoraSection, ModelsSection
 from .plugins import PluginSection, plugin_problems
 from .profile import Profile
 from .steps import TIndexList, strength_to_t_index_list
@@ -52,7 +52,6 @@ __all__ = [
     "ProfileError",
     "StyleSection",
     "TIndexList",
-    "fader_index",
     "load_profile",
     "parse_profile",
     "plugin_problems",

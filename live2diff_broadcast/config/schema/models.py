@@ -22,16 +22,6 @@ class LoraSection(Section):
         return self.name or PurePosixPath(self.path.replace("\\", "/")).stem
 
 
-def fader_index(names: list[str], name: str) -> int | None:
-    """Which of the LoRA faders ``names`` a command's ``name`` means: its name, else its position
-    (0, 1, ...); None when neither."""
-    if name in names:
-        return names.index(name)
-    if name.isdigit() and int(name) < len(names):
-        return int(name)
-    return None
-
-
 def unique_fader_names(loras: list[LoraSection] | None) -> list[LoraSection] | None:
     names = [lora.fader_name for lora in loras or []]
     twice = sorted({n for n in names if names.count(n) > 1})
