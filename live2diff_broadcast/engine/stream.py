@@ -3,7 +3,8 @@
 Per frame (``push``):
   1. depth prior and TAESD latents of the new frame;
   2. the first ``warmup`` frames are collected, then denoised together (bidirectional among
-     themselves); their K/V become the sinks of every step's cache; they are the first outputs;
+     themselves; their depth normalised jointly unless ``depth_normalise = "per_frame"``); their
+     K/V become the sinks of every step's cache; they are the first outputs;
   3. afterwards each frame enters the pipeline at the noisiest step: one UNet call denoises n
      rows, row s holding the frame that entered s calls ago at step s, each row reading and
      writing its own step's cache;
@@ -37,6 +38,7 @@ from .blend import BlendedNoise, BlendEnd, BlendPoint
 from .causal_unet import CausalUNet, RunnerFactory, SequentialFactory, SequentialUNet, StreamRunner
 from .components import Live2DiffComponents
 from .config import StreamConfig
+from .depth import RawDepth
 from .kv_cache import TemporalAttentionState
 from .noise import NoiseSource
 from .scheduler import StreamSchedule
@@ -62,7 +64,8 @@ class StreamOutput:
 class _Encoded:
     frame: int  # global input index
     latent: torch.Tensor  # (4, h, w)
-    depth: torch.Tensor  # (4, h, w) clean depth latent
+    depth: torch.Tensor  # (4, h, w) clean depth latent, this frame's depth normalised on its own
+    raw_depth: RawDepth  # (1, 1, H, W) before normalisation: a warmup normalises its frames jointly
 
 
 class Live2DiffStream:
@@ -137,10 +140,6 @@ class Live2DiffStream:
     def latency_frames(self) -> int:
         """Frames between an input and its output once streaming (n - 1 when pipelined)."""
         return self.config.num_steps - 1 if self.pipelined else 0
-
-    @property
-    def warming_up(self) -> bool:
-        return len(self.pending) > 0 or self.frames_seen == self.base
 
     def reconfigure(self, config: StreamConfig) -> None:
         """Apply a style's stream settings in place: seed, noise mode, prompt template, clip skip,
@@ -229,7 +228,7 @@ class Live2DiffStream:
             self.pending.append(encoded)
             if len(self.pending) < self.config.causal.warmup:
                 return []
-            return self._emit(self._warmup(self.pending))
+            return self._emit(self._warmup(self._as_sinks(self.pending)))
         # 3-5. stream this frame
         if self.pipelined:
             return self._emit(self._stream_pipelined(local, encoded))
@@ -265,20 +264,33 @@ class Live2DiffStream:
         self.base = frames[0].frame
         self.pending.clear()
         self._clear_pipeline()
-        return self._emit(self._warmup(frames))
+        return self._emit(self._warmup(self._as_sinks(frames)))
 
     # ---- steps --------------------------------------------------------------------------------
 
     def _encode(self, image: torch.Tensor) -> _Encoded:
         images = image[None].to(self.device, self.dtype)  # (1, 3, H, W)
         with self.timer.stage("depth"):
-            depth = self.components.depth(images)  # (1, 1, H, W) in [0, 1]
+            raw = self.components.depth.raw(images, self.config.depth_resize)  # (1, 1, H, W), unnormalised
         with self.timer.stage("encode"):
-            depth_latent = self.codec.encode(depth.expand(-1, 3, -1, -1))
+            depth_latent = self._depth_latents(raw.normalised())
             latent = self.codec.encode(images)
         frame = self.frames_seen
         self.frames_seen += 1
-        return _Encoded(frame, latent[0], depth_latent[0])
+        return _Encoded(frame, latent[0], depth_latent[0], raw)
+
+    def _depth_latents(self, depth: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) normalised depth in [0, 1] -> (B, 4, h, w) clean latents (3 channels, as the VAE takes)."""
+        return self.codec.encode(depth.expand(-1, 3, -1, -1))
+
+    def _as_sinks(self, frames: list[_Encoded]) -> list[_Encoded]:
+        """The frames a warmup denoises, with the sinks' depth: normalised over all of them at once
+        (``warmup_joint``, the authors' warmup) or each on its own (``per_frame``: as streamed)."""
+        if self.config.depth_normalise == "per_frame":
+            return frames
+        with self.timer.stage("encode"):
+            joint = self._depth_latents(RawDepth.cat([f.raw_depth for f in frames]).normalised(joint=True))
+        return [dataclasses.replace(f, depth=d) for f, d in zip(frames, joint, strict=True)]
 
     def _unet(self, call: UNetCall, x: torch.Tensor, timesteps: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """x (B, F, 4, h, w) -> eps (B, F, 4, h, w) through ``call`` (a warmup or stream call, or a

@@ -33,10 +33,10 @@ from .messages import (
     FrameEvent,
     Heartbeat,
     LoraEvent,
+    MoveLoraFader,
     Reset,
     RewarmSinks,
     SetBlend,
-    SetLoraWeight,
     SetPrompt,
     SetStyle,
     StateEvent,
@@ -47,7 +47,7 @@ from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
-Message = SetStyle | SetBlend | SetLoraWeight | SetPrompt | RewarmSinks | Reset | Flush | Stop
+Message = SetStyle | SetBlend | MoveLoraFader | SetPrompt | RewarmSinks | Reset | Flush | Stop
 
 
 class EngineKeeper:

@@ -121,12 +121,8 @@ def _load_denoiser_and_text(
         live2diff = load_live2diff_weights(
             live2diff_path, expected_motion_shapes(adapter_config), unet_shapes, allow_unsafe_pickle=unsafe
         )
-    if live2diff.spatial and models.live2diff_spatial == "apply":
-        logger.warning("%s: applying its %d spatial UNet weights over the base/style", live2diff_path, len(live2diff.spatial))
-        spatial.update(live2diff.spatial)
-    elif live2diff.spatial:
-        logger.warning("%s: ignoring its %d spatial UNet weights (models.live2diff_spatial = 'ignore')",
-                       live2diff_path, len(live2diff.spatial))
+    spatial = apply_checkpoint_spatial(spatial, live2diff.spatial, "style" in located, models.live2diff_spatial,
+                                       live2diff_path)
     live2diff.spatial = {}
     # 3. LoRAs: LCM first (at weight 1), then the style LoRAs, every one checked before any merge;
     #    the style LoRAs' faders keep the weights they touch as they were before them
@@ -145,6 +141,30 @@ def _load_denoiser_and_text(
         text_encoder = build_text_encoder(text_config, text, options.dtype)
     faders = LoraFaders(faded, lora_base, {"unet": unet.unet, "text_encoder": text_encoder}) if faded else None
     return unet, text_encoder, faders
+
+
+def apply_checkpoint_spatial(
+    spatial: StateDict, extra: StateDict, from_style: bool, mode: str, path: Path
+) -> StateDict:
+    """The spatial UNet weights after those found in live2diff.ckpt (``extra``), as the authors' loader
+    orders them: SD1.5 base, then the motion checkpoint (``load_state_dict(strict=False)`` takes its
+    spatial keys too), then a DreamBooth checkpoint over both (``load_third_party_checkpoints``).
+    So they replace the base's weights, and a style checkpoint (``from_style``) replaces them in turn.
+    ``mode`` "ignore" keeps ``spatial`` as it is."""
+    if not extra:
+        return spatial
+    if mode == "ignore":
+        logger.warning("%s: ignoring its %d spatial UNet weights (models.live2diff_spatial = 'ignore'; the authors' "
+                       "loader applies them)", path, len(extra))
+        return spatial
+    if from_style:
+        kept = {k: v for k, v in extra.items() if k not in spatial}
+        logger.info("%s: the style checkpoint replaces %d of its %d spatial UNet weights (the authors' loader loads "
+                    "the DreamBooth file after the motion checkpoint)", path, len(extra) - len(kept), len(extra))
+        return {**spatial, **kept}
+    logger.warning("%s: applying its %d spatial UNet weights over the base UNet, as the authors' loader does "
+                   "(models.live2diff_spatial = 'ignore' keeps the base's)", path, len(extra))
+    return {**spatial, **extra}
 
 
 def _read_loras(models: ModelSources, located: Mapping[str, Located], layers_per_block: int) -> tuple[list[LoraFile], list[LoraFile]]:

@@ -289,13 +289,6 @@ def _find_weight(module: str, table: Mapping[str, torch.Tensor], underscored: Ma
     return None
 
 
-def lora_delta(layer: LoraLayer, shape: torch.Size) -> torch.Tensor:
-    """up @ down on flattened kernels, reshaped to the weight's shape (float32), without alpha/rank."""
-    up = layer.up.flatten(1).float()  # (out, rank)
-    down = layer.down.flatten(1).float()  # (rank, in * kh * kw)
-    return (up @ down).reshape(shape)
-
-
 def delta_dtype(weight: torch.Tensor) -> torch.dtype:
     """Deltas are computed in float32, or float64 for float64 weights."""
     return torch.promote_types(weight.dtype, torch.float32)

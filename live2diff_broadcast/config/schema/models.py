@@ -47,8 +47,9 @@ class ModelsSection(Section):
     _loras_unique = field_validator("loras")(unique_fader_names)
     allow_unsafe_pickle: bool = False  # True: fully unpickle .ckpt/.pt files torch's safe loader refuses (runs their code)
     auto_download: bool = True  # False: never download; missing files are an error listing them
-    # Spatial SD weights found inside live2diff.ckpt: "ignore" (base/style UNet wins) or "apply" them.
-    live2diff_spatial: Literal["ignore", "apply"] = "ignore"
+    # Spatial SD UNet weights found inside live2diff.ckpt: "apply" (the authors' loader: over the base
+    # UNet, a style checkpoint then replaces them) or "ignore" them (the base / style UNet as it is).
+    live2diff_spatial: Literal["ignore", "apply"] = "apply"
 
 
 def means_none(spec: str) -> bool:
