@@ -52,7 +52,7 @@ def render(clip: Path, profile: Path, env: dict[str, str]) -> float:
     done = subprocess.run([sys.executable, "-m", "live2diff_broadcast.cli", "render", str(clip),
                            str(clip.with_name("out.mp4")), "--profile", str(profile)],
                           env=full, capture_output=True, text=True, timeout=3600)
-    found = re.search(r"\(([\d.]+) frames/s\)", done.stderr)
+    found = re.search(r"\(([\d.]+) frames/s", done.stderr)
     if done.returncode != 0 or found is None:
         raise RuntimeError(f"render failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return float(found.group(1))
