@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import Field
 
 from live2diff_broadcast.media.frames import Frame
+from live2diff_broadcast.media.opencv_log import quiet_opencv
 from live2diff_broadcast.plugin_api import EndOfStream, PluginError, PluginSettings, Source
 
 from ._pacing import Pacer
@@ -46,6 +47,7 @@ class FileSource(Source):
         problem = file_problem(path)
         if problem is not None:
             raise PluginError(f"source 'file': setting 'path': {str(path)!r} {problem}")
+        quiet_opencv()  # a file OpenCV cannot read is our PluginError below, not its WARN lines
         self._capture = cv2.VideoCapture(str(path))
         if not self._capture.isOpened():
             raise PluginError(f"source 'file': setting 'path': {str(path)!r}: OpenCV cannot open it as a video "

@@ -165,8 +165,9 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"done: {snap.frames_in} frames in, {snap.frames_out} out ({snap.live_frames} live, {snap.held_frames} held, "
         f"{snap.passthrough_frames} passthrough, {snap.no_signal_frames} no signal; longest hold "
-        f"{snap.longest_hold_ms / 1000:.2f} s), dropped in {snap.dropped_input} out {snap.dropped_output}, "
-        f"engine restarts {snap.engine_restarts}, source reconnects {snap.source_reconnects}"
+        f"{snap.longest_hold_ms / 1000:.2f} s), stale frames skipped (by design: the newest frame wins) in "
+        f"{snap.dropped_input} out {snap.dropped_output}, engine restarts {snap.engine_restarts}, "
+        f"source reconnects {snap.source_reconnects}"
     )
     return 0
 
@@ -244,6 +245,9 @@ def _status_loop(telemetry: Telemetry, stop: threading.Event, interval: float) -
     """One live status line on stderr: rewritten in place on a terminal, a line per 5 s otherwise."""
     tty = sys.stderr.isatty()
     every = interval if tty else max(interval, 5.0)
+    from ..runtime.telemetry import STALE_FRAMES_NOTE
+
+    logger.info("status line: %s", STALE_FRAMES_NOTE)
     while not stop.wait(every):
         line = telemetry.snapshot().status_line()
         if tty:

@@ -15,7 +15,8 @@ The mapping, with what their code does (open-mmlab/Live2Diff):
 * ``prompt_template`` and ``prompt``: their test.py encodes ``prompt_template.format(prompt)``. A
   ``prompt`` holding ``{}`` with no ``prompt_template`` (configs/toonyou.yaml) is taken as the template.
 * ``third_party_dict.dreambooth`` -> the style's ``style_checkpoint`` (none: ``"none"``, the SD1.5 UNet);
-  ``lora_list`` -> ``loras`` with ``lora_alpha`` as the weight; ``clip_skip`` c -> ``clip_skip`` c + 1
+  ``lora_list`` -> ``loras`` with ``lora_alpha`` as the weight and ``file_alpha = "ignore"`` (their
+  ``convert_lora_model_level`` adds ``lora_alpha * up @ down``, skipping the file's alpha keys); ``clip_skip`` c -> ``clip_skip`` c + 1
   (their ``hidden_states[-(c + 1)]``, engine/text.py), c = 1 when absent (their wrapper's default).
 * ``num_inference_steps`` + ``t_index_list``, or + ``strength``, -> the style's ``t_index_list`` on our
   50-step schedule: their steps are ``LCMScheduler.set_timesteps(num_inference_steps)`` timesteps,
@@ -179,10 +180,10 @@ def _third_party(cfg: AuthorsConfig, out: Imported) -> None:
         if isinstance(alpha, bool) or not isinstance(alpha, int | float):
             raise cfg.error("third_party_dict.lora_list", f"[{i}].lora_alpha: expected a number, got {alpha!r}")
         path = _existing(cfg, "third_party_dict.lora_list", item["lora"], "file", shown=f"{where}.lora")
-        out.style["loras"].append({"path": str(path), "weight": float(alpha)})
+        out.style["loras"].append({"path": str(path), "weight": float(alpha), "file_alpha": "ignore"})
     if loras:
-        out.notes.append("third_party_dict.lora_list[].lora / lora_alpha -> styles.loras[].path / weight (note: their "
-                         "merge ignores a kohya file's own alpha, ours applies alpha/rank: equal where alpha = rank)")
+        out.notes.append("third_party_dict.lora_list[].lora / lora_alpha -> styles.loras[].path / weight, file_alpha "
+                         "'ignore' (their merge adds lora_alpha * up @ down and skips the file's own alpha)")
     embeddings = cfg.get("third_party_dict.text_embedding_dict")
     if embeddings:
         raise cfg.error("third_party_dict.text_embedding_dict", "textual-inversion embeddings are not supported by "

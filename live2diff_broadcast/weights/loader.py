@@ -177,7 +177,8 @@ def _read_loras(models: ModelSources, located: Mapping[str, Located], layers_per
     for i, spec in enumerate(models.loras):
         path = located[f"lora:{i}"].root
         state = read_state_dict(path, models.allow_unsafe_pickle)
-        style.append(parse_lora(state, path, spec.weight, layers_per_block=layers_per_block))
+        style.append(parse_lora(state, path, spec.weight, layers_per_block=layers_per_block,
+                                ignore_alpha=spec.file_alpha == "ignore"))
     return lcm, style
 
 

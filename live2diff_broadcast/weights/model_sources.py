@@ -22,6 +22,9 @@ class LoraSource(Protocol):
     @property
     def fader_name(self) -> str: ...
 
+    @property
+    def file_alpha(self) -> str: ...  # "apply" the file's alpha / rank scale, or "ignore" it (the authors' merge)
+
 
 class ModelSources(Protocol):
     """Where each component's weights come from (local paths or Hub sources), and how to load them."""

@@ -70,6 +70,7 @@ def test_every_shipped_config_maps_to_their_computation(checkout, config, run_fr
     assert style["clip_skip"] == 3  # their clip_skip 2 = hidden_states[-3] = our 3
     assert Path(style["style_checkpoint"]) == (checkout / "models/Model" / dreambooth).resolve()
     assert [(Path(lora["path"]).name, lora["weight"]) for lora in style["loras"]] == loras
+    assert all(lora["file_alpha"] == "ignore" for lora in style["loras"])  # their merge skips the file's alpha
     assert Path(models["base"]) == (checkout / "models/Model/stable-diffusion-v1-5").resolve()
     assert Path(models["live2diff"]).name == "live2diff.ckpt" and Path(models["depth"]).name == "dpt_hybrid_384.pt"
     assert (engine["window"], engine["warmup"]) == (16, 8)
@@ -175,7 +176,9 @@ def test_example_show_carries_the_authors_styles_as_imported(checkout, style_nam
     assert style.prompt_template == want.get("prompt_template", "{}")
     assert style.t_index_list == want["t_index_list"] and style.clip_skip == want["clip_skip"]
     assert style.style_checkpoint is not None and rel(style.style_checkpoint) == rel(want["style_checkpoint"])
-    assert [(rel(x.path), x.weight) for x in style.loras or []] == [(rel(x["path"]), x["weight"]) for x in want["loras"]]
+    assert [(rel(x.path), x.weight, x.file_alpha) for x in style.loras or []] == [
+        (rel(x["path"]), x["weight"], x["file_alpha"]) for x in want["loras"]
+    ]
     assert show.engine.window == imported.engine["window"] and show.engine.warmup == imported.engine["warmup"]
     assert show.engine.depth_resize == imported.engine["depth_resize"]
     assert show.engine.depth_normalise == imported.engine["depth_normalise"]

@@ -162,3 +162,23 @@ def test_a_style_checkpoint_replaces_the_checkpoint_spatial_weights(model_zoo: Z
     style = zoo.write_safetensors(zoo.ldm_single_file_state(reference), tmp_path / "toon.safetensors")
     got = load_components(model_zoo.models(live2diff=str(ckpt), style_checkpoint=str(style)), model_zoo.store(), TINY_OPTIONS)
     assert_same_params(got.unet, reference.unet)
+
+
+def test_file_alpha_ignore_merges_as_the_authors_loader(model_zoo: Zoo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Their convert_lora_model_level: W += lora_alpha * up @ down, the file's alpha key skipped."""
+    ref = model_zoo.components
+    down, up = torch.randn(2, 32), torch.randn(32, 2)
+    lora = zoo.write_safetensors(
+        {
+            "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight": down,
+            "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight": up,
+            "lora_te_text_model_encoder_layers_0_self_attn_q_proj.alpha": torch.tensor(1.0),  # rank 2: kohya scale 1/2
+        },
+        tmp_path / "te_lora.safetensors",
+    )
+    key = "encoder.layers.0.self_attn.q_proj.weight"
+    w = ref.text_encoder.state_dict()[key]
+    for mode, scale in (("apply", 0.5), ("ignore", 1.0)):
+        models = model_zoo.models(loras=[LoraSection(path=str(lora), weight=0.7, file_alpha=mode)])
+        got = load_components(models, model_zoo.store(), TINY_OPTIONS).text_encoder.state_dict()[key]
+        assert torch.equal(got, w + (0.7 * scale) * (up @ down)), mode

@@ -16,6 +16,9 @@ class LoraSection(Section):
     path: str = Field(min_length=1)  # local file or Hub "owner/repo/file.safetensors"
     weight: float = Field(default=1.0, allow_inf_nan=False)
     name: str | None = Field(default=None, min_length=1)  # its live fader's name (`lora NAME W`); default: the file stem
+    # "apply": the file's alpha / rank scale per layer (kohya's rule); "ignore": W + weight x up @ down, as the
+    # Live2Diff authors' loader merges (import-config sets it for their styles; docs/authors.md)
+    file_alpha: Literal["apply", "ignore"] = "apply"
 
     @property
     def fader_name(self) -> str:
