@@ -9,6 +9,7 @@ NoiseMode = Literal["per_frame", "fixed"]
 
 # The LCM schedule the reference uses: t_index i over a 50-step schedule -> timestep 999 - 20 i.
 DEFAULT_NUM_SCHEDULE_STEPS = 50
+MAX_GUIDANCE = 10.0  # residual self-guidance scale (engine/guidance.py): 1 = none
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class StreamConfig:
     noise_mode: NoiseMode = "per_frame"  # "fixed": the same noise for every frame (StreamDiffusion's choice)
     clip_skip: int = 2  # A1111 convention: 1 = last CLIP layer, 2 = penultimate (every Live2Diff style)
     prompt_template: str = "{}"
+    guidance: float = 1.0  # residual self-guidance (engine/guidance.py): 1 = none, > 1 stronger, 0 = the input
 
     def __post_init__(self) -> None:
         if len(self.t_index_list) < 1:
@@ -68,6 +70,8 @@ class StreamConfig:
             raise ValueError(f"height and width must be multiples of 8, got {self.height}x{self.width}")
         if self.clip_skip < 1:
             raise ValueError(f"clip_skip must be >= 1 (1 = last layer), got {self.clip_skip}")
+        if not 0.0 <= self.guidance <= MAX_GUIDANCE:
+            raise ValueError(f"guidance must be in [0, {MAX_GUIDANCE:g}] (1 = none), got {self.guidance}")
         if "{}" not in self.prompt_template:
             raise ValueError(f"prompt_template must contain '{{}}' for the prompt, got {self.prompt_template!r}")
 

@@ -59,7 +59,8 @@ class WindowRecomputeStream(Live2DiffStream):
     def _warmup(self, frames: list[_Encoded]) -> list[tuple[int, torch.Tensor]]:
         latents = torch.stack([f.latent for f in frames])
         self.sink_depth = torch.stack([f.depth for f in frames])
-        x = self.schedule.add_noise(latents, torch.stack([self.noise(j, 0) for j in range(len(frames))]), 0)
+        noise = torch.stack([self.noise(j, 0) for j in range(len(frames))])
+        x = self.schedule.add_noise(latents, noise, 0)
         self.sink_inputs = []
         for q in self.recent_inputs:
             q.clear()
@@ -67,21 +68,24 @@ class WindowRecomputeStream(Live2DiffStream):
         for s in range(self.config.num_steps):
             self.sink_inputs.append(x)
             eps = self._unet(self.components.unet, x[None], self.schedule.timesteps[s : s + 1], self.sink_depth)[0]
-            denoised = self.schedule.denoise(x, eps, s)
+            denoised = self._denoise(x, eps, noise, s)
             if s + 1 < self.config.num_steps:
-                x = self.schedule.add_noise(denoised, torch.stack([self.noise(j, s + 1) for j in range(len(frames))]), s + 1)
+                noise = torch.stack([self.noise(j, s + 1) for j in range(len(frames))])
+                x = self.schedule.add_noise(denoised, noise, s + 1)
         self.pending = []
         return [(f.frame, d) for f, d in zip(frames, denoised, strict=True)]
 
     def _stream_sequential(self, local: int, encoded: _Encoded) -> list[tuple[int, torch.Tensor]]:
         self.recent_depth.append(encoded.depth)
         depth = torch.cat([self.sink_depth, torch.stack(list(self.recent_depth))])  # (L, 4, h, w)
-        x = self.schedule.add_noise(encoded.latent, self.noise(local, 0), 0)
+        noise = self.noise(local, 0)
+        x = self.schedule.add_noise(encoded.latent, noise, 0)
         for s in range(self.config.num_steps):
             self.recent_inputs[s].append(x)
             window = torch.cat([self.sink_inputs[s], torch.stack(list(self.recent_inputs[s]))])  # (L, 4, h, w)
             eps = self._unet(self.components.unet, window[None], self.schedule.timesteps[s : s + 1], depth)[0, -1]  # newest
-            x = self.schedule.denoise(x, eps, s)
+            x = self._denoise(x, eps, noise, s)
             if s + 1 < self.config.num_steps:
-                x = self.schedule.add_noise(x, self.noise(local, s + 1), s + 1)
+                noise = self.noise(local, s + 1)
+                x = self.schedule.add_noise(x, noise, s + 1)
         return [(encoded.frame, x)]

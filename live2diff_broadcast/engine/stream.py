@@ -34,6 +34,7 @@ from .blend import BlendedNoise, BlendEnd, BlendPoint
 from .causal_unet import CausalUNet, RunnerFactory, StreamRunner
 from .components import Live2DiffComponents
 from .config import StreamConfig
+from .guidance import guided
 from .kv_cache import TemporalAttentionState
 from .noise import NoiseSource
 from .scheduler import StreamSchedule
@@ -111,6 +112,7 @@ class Live2DiffStream:
         # Pipeline rows: row s holds a frame at denoising step s (static buffers).
         self.rows_x = torch.zeros((n, 4, config.height // 8, config.width // 8), device=self.device, dtype=self.dtype)
         self.rows_depth = torch.zeros_like(self.rows_x)
+        self.rows_noise = torch.zeros_like(self.rows_x)  # the noise each row was last noised with (guidance)
         self.rows_frame: list[int | None] = [None] * n  # local frame index per row (None = fill)
 
     def _build_style(self, config: StreamConfig) -> None:
@@ -190,6 +192,8 @@ class Live2DiffStream:
             raise ValueError(f"a blend point needs {self.config.num_steps} denoising steps, got {list(point.t_index_list)}")
         self.text_embeds = point.embeds.to(self.device, self.dtype)
         self.noise = point.noise
+        if point.guidance != self.config.guidance:
+            self.config = dataclasses.replace(self.config, guidance=point.guidance)
         if point.t_index_list != self.config.t_index_list:
             self.config = dataclasses.replace(self.config, t_index_list=point.t_index_list)
             self.schedule = StreamSchedule(
@@ -199,7 +203,7 @@ class Live2DiffStream:
     def adopt(self, end: BlendEnd) -> None:
         """Become style ``end`` without a re-warm (a crossfade that lets the window refresh): its
         config, noise, prompt encoder and embeddings; the cache and the pipeline stay."""
-        self.set_blend(BlendPoint(1.0, end.embeds, end.noise, end.config.t_index_list))
+        self.set_blend(BlendPoint(1.0, end.embeds, end.noise, end.config.t_index_list, end.config.guidance))
         self.config, self.prompt = end.config, end.prompt
         self._build_style(end.config)
 
@@ -283,13 +287,15 @@ class Live2DiffStream:
         latents = torch.stack([f.latent for f in frames])  # (w, 4, h, w)
         depth = torch.stack([f.depth for f in frames])
         w = len(frames)
-        x = self.schedule.add_noise(latents, torch.stack([self.noise(j, 0) for j in range(w)]), 0)
+        noise = torch.stack([self.noise(j, 0) for j in range(w)])  # (w, 4, h, w)
+        x = self.schedule.add_noise(latents, noise, 0)
         for s in range(self.config.num_steps):
             self.state.set_warmup(s)
             eps = self._unet(self.unet.warmup, x[None], self.schedule.timesteps[s : s + 1], depth)[0]  # (w, 4, h, w)
-            denoised = self.schedule.denoise(x, eps, s)
+            denoised = self._denoise(x, eps, noise, s)
             if s + 1 < self.config.num_steps:
-                x = self.schedule.add_noise(denoised, torch.stack([self.noise(j, s + 1) for j in range(w)]), s + 1)
+                noise = torch.stack([self.noise(j, s + 1) for j in range(w)])
+                x = self.schedule.add_noise(denoised, noise, s + 1)
         self.pending = []
         return [(f.frame, d) for f, d in zip(frames, denoised, strict=True)]
 
@@ -299,33 +305,43 @@ class Live2DiffStream:
         if encoded is None or local is None:
             self.rows_x[0].zero_()
             self.rows_depth[0].zero_()
+            self.rows_noise[0].zero_()
             self.rows_frame[0] = None
         else:
-            self.rows_x[0] = self.schedule.add_noise(encoded.latent, self.noise(local, 0), 0)
+            self.rows_noise[0] = self.noise(local, 0)
+            self.rows_x[0] = self.schedule.add_noise(encoded.latent, self.rows_noise[0], 0)
             self.rows_depth[0] = encoded.depth
             self.rows_frame[0] = local
         self.state.set_stream(0, self.rows_frame)
         self.runner_calls += 1
         eps = self._unet(self.runner, self.rows_x[:, None], self.schedule.timesteps, self.rows_depth)[:, 0]  # (n, 4, h, w)
-        denoised = self.schedule.denoise(self.rows_x, eps, slice(0, n))
+        denoised = self._denoise(self.rows_x, eps, self.rows_noise, slice(0, n))
         done = self.rows_frame[-1]
         ready = [] if done is None else [(self.base + done, denoised[-1])]
         if n > 1:  # re-noise rows 0..n-2 to the next step and shift them down one row
             noise = torch.stack([self._row_noise(f, s + 1) for s, f in enumerate(self.rows_frame[:-1])])
             self.rows_x[1:] = self.schedule.add_noise(denoised[:-1], noise, slice(1, n))
+            self.rows_noise[1:] = noise
             self.rows_depth[1:] = self.rows_depth[:-1].clone()
             self.rows_frame = [None, *self.rows_frame[:-1]]
         return ready
 
     def _stream_sequential(self, local: int, encoded: _Encoded) -> list[tuple[int, torch.Tensor]]:
-        x = self.schedule.add_noise(encoded.latent, self.noise(local, 0), 0)
+        noise = self.noise(local, 0)
+        x = self.schedule.add_noise(encoded.latent, noise, 0)
         for s in range(self.config.num_steps):
             self.state.set_stream(s, [local])
             eps = self._unet(self.unet, x[None, None], self.schedule.timesteps[s : s + 1], encoded.depth[None])[0, 0]
-            x = self.schedule.denoise(x, eps, s)
+            x = self._denoise(x, eps, noise, s)
             if s + 1 < self.config.num_steps:
-                x = self.schedule.add_noise(x, self.noise(local, s + 1), s + 1)
+                noise = self.noise(local, s + 1)
+                x = self.schedule.add_noise(x, noise, s + 1)
         return [(encoded.frame, x)]
+
+    def _denoise(self, x: torch.Tensor, eps: torch.Tensor, noise: torch.Tensor, step: int | slice) -> torch.Tensor:
+        """One LCM step of latents ``x`` (rows, 4, h, w) noised with ``noise`` at ``step``, under the
+        stream's guidance (``engine/guidance.py``; 1: the plain prediction)."""
+        return self.schedule.denoise(x, guided(eps, noise, self.config.guidance), step)
 
     def _row_noise(self, frame: int | None, step: int) -> torch.Tensor:
         if frame is None:

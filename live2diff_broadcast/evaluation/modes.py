@@ -71,14 +71,16 @@ class SlidingWindowStream(WindowRecomputeStream):
     def _stream_sequential(self, local: int, encoded: _Encoded) -> list[tuple[int, torch.Tensor]]:
         self.history_depth.append(encoded.depth)
         depth = torch.stack(list(self.history_depth))  # (L, 4, h, w), L <= window
-        x = self.schedule.add_noise(encoded.latent, self.noise(local, 0), 0)
+        noise = self.noise(local, 0)
+        x = self.schedule.add_noise(encoded.latent, noise, 0)
         for s in range(self.config.num_steps):
             self.history[s].append(x)
             window = torch.stack(list(self.history[s]))  # (L, 4, h, w)
             eps = self._unet(self.components.unet, window[None], self.schedule.timesteps[s : s + 1], depth)[0, -1]
-            x = self.schedule.denoise(x, eps, s)
+            x = self._denoise(x, eps, noise, s)
             if s + 1 < self.config.num_steps:
-                x = self.schedule.add_noise(x, self.noise(local, s + 1), s + 1)
+                noise = self.noise(local, s + 1)
+                x = self.schedule.add_noise(x, noise, s + 1)
         return [(encoded.frame, x)]
 
 

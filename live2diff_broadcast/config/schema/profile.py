@@ -158,6 +158,7 @@ class Profile(BaseSettings):
             noise_mode=style.noise_mode,
             clip_skip=e.clip_skip,
             prompt_template=style.prompt_template,
+            guidance=style.guidance,
         )
 
     def models_for(self, style: StyleSection | None = None) -> ModelsSection:
