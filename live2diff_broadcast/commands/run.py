@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         telemetry=telemetry,
         controls=controls,
         watcher=watcher,
+        profile_path=args.profile,
     )
     stop = threading.Event()
 

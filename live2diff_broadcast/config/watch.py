@@ -71,9 +71,14 @@ class ProfileWatcher:
         raw = read_profile_bytes(self.path)
         self.current = profile if profile is not None else self._parse(raw)
         self._seen = _Seen(self._stat(), _digest(raw), time.time_ns())
+        self._lock = threading.Lock()  # poll (the watch thread) against expect (the show's own save)
 
     def poll(self) -> Profile | ProfileError | None:
         """One check: None (no new content), the new valid Profile, or why the new content is invalid."""
+        with self._lock:
+            return self._poll()
+
+    def _poll(self) -> Profile | ProfileError | None:
         stat = self._stat()
         if stat == self._seen.stat and not self._racy(stat):
             return None
@@ -95,6 +100,13 @@ class ProfileWatcher:
         self.current = profile
         logger.info("profile %s changed and is valid", self.path)
         return profile
+
+    def expect(self, raw: bytes, profile: Profile) -> None:
+        """The show itself is about to write ``raw`` (``config/save.py``): take it as seen, so the save is
+        not reported back as an edit (the show already runs it). Any later different content is."""
+        with self._lock:
+            self.current = profile
+            self._seen = _Seen(None, _digest(raw), time.time_ns())
 
     def watch(self, interval_s: float = 0.5, stop: threading.Event | None = None) -> Iterator[Profile | ProfileError]:
         """``poll`` every ``interval_s`` until ``stop`` is set, yielding each result that is not None."""

@@ -54,9 +54,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..config import Profile, ProfileError
+from ..config.save import Saved, save_edits
 from ..config.watch import ProfileWatcher
 from ..control.actions import ActionResult, ProfileRejected, ReloadProfile, SelectStyle
 from ..control.bus import ControlBus
@@ -113,6 +115,7 @@ class Supervisor:
         telemetry: Telemetry | None = None,
         controls: ControlBus | None = None,
         watcher: ProfileWatcher | None = None,
+        profile_path: str | Path | None = None,
     ) -> None:
         self.options = options or SupervisorOptions()
         first_style = profile.style(style).name  # KeyError names the styles
@@ -121,6 +124,7 @@ class Supervisor:
         self.prefix = new_run_prefix()
         self.size = (profile.engine.height, profile.engine.width)
         self._watcher = watcher
+        self.profile_path = Path(profile_path) if profile_path is not None else watcher.path if watcher is not None else None
         self._source_factory, self._sink_factory = source_factory, sink_factory
         self._switches = SwitchTracker(self.telemetry, first_style)
         self._ctx = multiprocessing.get_context("spawn")
@@ -132,7 +136,8 @@ class Supervisor:
         self._source: SourceStage | None = None  # created with the rings in _start
         self._output: OutputStage | None = None
         self._control_stage = ControlStage(profile, first_style, self.controls, self._engine, self.telemetry,
-                                           self._switches, self.stop, self._restart_source)
+                                           self._switches, self.stop, self._restart_source,
+                                           save=None if self.profile_path is None else self._save_edits)
 
     @property
     def profile(self) -> Profile:
@@ -168,6 +173,7 @@ class Supervisor:
         data = self.telemetry.snapshot().as_dict()
         data["styles"] = [s.name for s in self.profile.styles]
         data["engine_pid"] = self.engine_pid
+        data["params"] = self._control_stage.params()
         return data
 
     def reset(self) -> None:
@@ -226,6 +232,15 @@ class Supervisor:
             style_cache=self.options.style_cache,
             record_dir=self.options.record_dir,
         )
+
+    def _save_edits(self, edits: dict[str, dict[str, Any]]) -> Saved:
+        """``save``: the live edits into the profile file; the watcher is told first, so it does not report
+        the show's own save back as an edit."""
+        assert self.profile_path is not None
+        watcher = self._watcher
+        registry = watcher.registry if watcher is not None else None
+        return save_edits(self.profile_path, edits, registry, check_plugins=watcher is None or watcher.check_plugins,
+                          before_write=None if watcher is None else watcher.expect)
 
     def _restart_source(self) -> None:
         if self._source is not None:

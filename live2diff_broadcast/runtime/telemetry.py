@@ -61,6 +61,7 @@ class TelemetrySnapshot:
     loras: dict[str, float] = dataclasses.field(default_factory=dict)  # LoRA faders on air, as the engine holds them
     sink: str = ""  # what the sink is doing (Sink.detail), e.g. "stream h264 (libx264 zerolatency) -> udp://..."
     sink_dropped: int = 0  # frames the sink took but never published (latest-frame-wins sender)
+    blend: dict[str, Any] | None = None  # the fader held between two styles: {"a", "b", "t"} (None: none)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (the control server's ``status``)."""
@@ -80,6 +81,7 @@ class TelemetrySnapshot:
             f"restarts {self.engine_restarts}  reconnects {self.source_reconnects}"
             + (f"  style {self.style}" if self.style else "")
             + (f" -> {self.style_target} ({self.style_state})" if self.style_state else "")
+            + (f"  blend {self.blend['a']}->{self.blend['b']} {self.blend['t']:.2f}" if self.blend else "")
             + (f"  switch {self.last_switch_ms:.0f} ms" if self.last_switch_ms is not None else "")
             + ("  PASSTHROUGH (forced)" if self.forced_passthrough else "")
             + (f"  backend {self.backend}" if self.backend else "")
@@ -128,6 +130,7 @@ class Telemetry:
         self.loras: dict[str, float] = {}
         self.sink = ""
         self.sink_dropped = 0
+        self.blend: dict[str, Any] | None = None
         self._switch_ms: deque[float] = deque(maxlen=latency_samples)
 
     def style_switched(self, style: str, latency_ms: float) -> None:
@@ -198,6 +201,7 @@ class Telemetry:
                 loras=dict(self.loras),
                 sink=self.sink,
                 sink_dropped=self.sink_dropped,
+                blend=None if self.blend is None else dict(self.blend),
             )
 
 
