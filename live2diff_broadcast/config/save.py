@@ -12,8 +12,8 @@
    flushed to disk, then renamed over it: a crash leaves the old or the new file, never half).
    A symlinked profile is written through to its target.
 
-``before_write(raw, profile)`` runs just before the rename: the show's profile watcher is told the new
-content there, so it does not report our own save back as an edit.
+``around_write(raw, profile)`` is a context the write happens in: the show's profile watcher holds its
+polls there and takes the new content as seen, so it does not report our own save back as an edit.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,7 +58,7 @@ def save_edits(
     edits: dict[str, dict[str, Any]],
     registry: PluginRegistry | None = None,
     check_plugins: bool = True,
-    before_write: Callable[[bytes, Profile], None] | None = None,
+    around_write: Callable[[bytes, Profile], AbstractContextManager[None]] | None = None,
 ) -> Saved:
     """Write ``edits`` ({style: {field: value}}) into the profile at ``path``; SaveError if it cannot."""
     if not edits:
@@ -85,9 +86,8 @@ def save_edits(
     except ProfileError as exc:
         raise SaveError(f"{path}: the profile would not load with these edits, nothing written:\n{exc}") from None
     # 4. atomically
-    if before_write is not None:
-        before_write(raw, profile)
-    _replace(target, raw)
+    with nullcontext() if around_write is None else around_write(raw, profile):
+        _replace(target, raw)
     logger.info("profile %s saved: %s", path, "; ".join(lines))
     return Saved(Path(path), profile, raw, tuple(lines))
 

@@ -34,6 +34,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,10 +102,14 @@ class ProfileWatcher:
         logger.info("profile %s changed and is valid", self.path)
         return profile
 
-    def expect(self, raw: bytes, profile: Profile) -> None:
-        """The show itself is about to write ``raw`` (``config/save.py``): take it as seen, so the save is
-        not reported back as an edit (the show already runs it). Any later different content is."""
+    @contextmanager
+    def own_write(self, raw: bytes, profile: Profile) -> Iterator[None]:
+        """The show itself writes ``raw`` inside this block (``config/save.py``): no poll runs meanwhile (it
+        would see the old file as new), and afterwards ``raw`` counts as seen, so the save is not reported
+        back as an edit (the show already runs it). Any later different content is. A failed write
+        (an exception in the block) changes nothing."""
         with self._lock:
+            yield
             self.current = profile
             self._seen = _Seen(None, _digest(raw), time.time_ns())
 

@@ -240,7 +240,7 @@ class Supervisor:
         watcher = self._watcher
         registry = watcher.registry if watcher is not None else None
         return save_edits(self.profile_path, edits, registry, check_plugins=watcher is None or watcher.check_plugins,
-                          before_write=None if watcher is None else watcher.expect)
+                          around_write=None if watcher is None else watcher.own_write)
 
     def _restart_source(self) -> None:
         if self._source is not None:

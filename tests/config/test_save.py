@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,12 +49,18 @@ def write(tmp_path: Path, text: str = SHOW) -> Path:
 def test_only_edited_keys_change_and_every_comment_stays(tmp_path: Path) -> None:
     path = write(tmp_path)
     os.chmod(path, 0o640)
-    seen: list[bytes] = []
+    seen: list[tuple[bytes, bytes]] = []
+
+    @contextmanager
+    def around(raw: bytes, profile: object) -> Iterator[None]:
+        before = path.read_bytes()
+        yield
+        seen.append((before, raw))
+
     saved = save_edits(path, {"cartoon": {"prompt": 'a "fox"\nin snow', "t_index_list": (20, 35), "guidance": 1.5},
-                              "oil painting": {"seed": 11}}, check_plugins=False,
-                       before_write=lambda raw, profile: seen.append(raw))
+                              "oil painting": {"seed": 11}}, check_plugins=False, around_write=around)
     text = path.read_text()
-    assert seen == [text.encode()] and saved.raw == text.encode()
+    assert seen == [(SHOW.encode(), text.encode())] and saved.raw == text.encode()  # written inside the context
     for comment in ("# My show: comments everywhere must survive a save.", "# the show's name", "# --- styles ---",
                     "# on the Stream Deck's first key", "# what the scene is", "# the second look"):
         assert comment in text

@@ -4,6 +4,7 @@ with the reason (no engine runs here: the engine keeper is never started, so eve
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from pathlib import Path
 
 import pytest
@@ -128,13 +129,29 @@ def test_save_writes_the_file_and_the_watcher_does_not_report_the_show_s_own_sav
     controls = sup._control_stage
     controls.restart_message()
     bus = controls._bus
-    bus.post(parse_command("prompt a red fox"))  # type: ignore[arg-type]
-    controls.tick()
-    sent = controls._sent
-    saved = bus.post(SaveProfile())
-    controls.tick()
-    result = saved.result(timeout=0)
-    assert result.ok and result.message == f"saved to {path}: style 's0': prompt = 'a red fox'"
+    reported: list[object] = []
+    stop = threading.Event()
+
+    def poll() -> None:  # the watch thread, polling as fast as it can while the show saves
+        while not stop.is_set():
+            if (result := watcher.poll()) is not None:
+                reported.append(result)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        for prompt in ("one", "two", "three", "a red fox"):
+            bus.post(parse_command(f"prompt {prompt}"))  # type: ignore[arg-type]
+            controls.tick()
+            sent = controls._sent
+            saved = bus.post(SaveProfile())
+            controls.tick()
+            result = saved.result(timeout=0)
+            assert result.ok and result.message == f"saved to {path}: style 's0': prompt = {prompt!r}"
+    finally:
+        stop.set()
+        poller.join(10)
+    assert reported == []  # never the old file seen as new, never our own save
     assert path.read_text() == SHOW.replace('prompt = "a"', 'prompt = "a red fox"')
     assert controls.params()["edited"] == [] and controls.profile.style("s0").prompt == "a red fox"
     assert controls._sent is sent  # nothing re-sent: the engine already runs it
