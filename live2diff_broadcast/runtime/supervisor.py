@@ -62,6 +62,7 @@ from ..config.save import Saved, save_edits
 from ..config.watch import ProfileWatcher
 from ..control.actions import ActionResult, ProfileRejected, ReloadProfile, SelectStyle
 from ..control.bus import ControlBus
+from ..control.preview import PreviewFeeds, PreviewTap
 from ..engine.translator import ModelKind
 from ..media.frames import now_ns
 from ..plugin_api import Sink, Source
@@ -135,6 +136,7 @@ class Supervisor:
         self._sink = SinkKeeper(sink_factory, self.telemetry, self._backoff(), self.options.sink_failures_before_reopen)
         self._source: SourceStage | None = None  # created with the rings in _start
         self._output: OutputStage | None = None
+        self.preview = PreviewTap()  # the newest frame written, for the dock's picture
         self._control_stage = ControlStage(profile, first_style, self.controls, self._engine, self.telemetry,
                                            self._switches, self.stop, self._restart_source,
                                            save=None if self.profile_path is None else self._save_edits)
@@ -176,6 +178,14 @@ class Supervisor:
         data["params"] = self._control_stage.params()
         return data
 
+    def preview_feeds(self) -> PreviewFeeds:
+        """The dock's picture: the newest frame written to the sink and the newest source frame."""
+        return PreviewFeeds({"output": self.preview.latest, "input": self._latest_input})
+
+    def _latest_input(self) -> tuple[int, Any] | None:
+        frame = self._source.latest().frame if self._source is not None else None
+        return None if frame is None else (frame.pts_ns, frame.image)
+
     def reset(self) -> None:
         self._engine.send(Reset())
 
@@ -210,7 +220,7 @@ class Supervisor:
         # 5. sink at the model's size and the source's rate; the output stage chooses its frames
         self._sink.open(sink, self.size[0], self.size[1], fps)
         self._output = OutputStage(self.size, in_ring, out_ring, self._sink, self.telemetry,
-                                   options.hold_after_s, options.stall_after_s, options.overlay)
+                                   options.hold_after_s, options.stall_after_s, options.overlay, tap=self.preview.offer)
         logger.info(
             "broadcast started: %s -> engine (%s, %dx%d) -> %s at %.2f fps; shm prefix %s",
             type(first_source).__name__, options.model, self.size[1], self.size[0], type(sink).__name__, fps, self.prefix,

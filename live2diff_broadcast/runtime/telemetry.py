@@ -92,8 +92,18 @@ class TelemetrySnapshot:
 
 
 class _Rate:
-    def __init__(self, window_ns: int) -> None:
-        self.window_ns = window_ns
+    """Frames per second from the arrival times of the recent frames.
+
+    Over the last ``window`` when at least ``min_frames`` fell in it (a fast stream reacts at once),
+    else over the frames of the last ``horizon``: a 0.5 fps engine has one frame per 2 s window, and
+    a plain count over 2 s read 0.0, 0.5, 0.0 ... while frames flowed (the dock showed LIVE at
+    0.0 fps). The rate is the frames between the first and the last arrival over their time span;
+    once nothing has come for more than twice the usual interval it falls as 1 / (time since the
+    last frame), so a stall shows at once, and reaches 0 when the horizon holds no frame.
+    """
+
+    def __init__(self, window_ns: int, horizon_ns: int = 10_000_000_000, min_frames: int = 4) -> None:
+        self.window_ns, self.horizon_ns, self.min_frames = window_ns, max(horizon_ns, window_ns), min_frames
         self.times: deque[int] = deque()
 
     def tick(self, t: int) -> None:
@@ -102,10 +112,20 @@ class _Rate:
 
     def fps(self, t: int) -> float:
         self._trim(t)
-        return len(self.times) * 1e9 / self.window_ns
+        times = self.times
+        recent = sum(1 for x in times if x >= t - self.window_ns)
+        count = recent if recent >= self.min_frames else len(times)
+        if count < 2:
+            return 0.0
+        first, last = times[len(times) - count], times[-1]
+        interval = (last - first) / (count - 1)
+        if interval <= 0:
+            return count * 1e9 / self.window_ns
+        idle = t - last
+        return 1e9 / max(interval, idle) if idle > 2 * interval else 1e9 / interval
 
     def _trim(self, t: int) -> None:
-        while self.times and self.times[0] < t - self.window_ns:
+        while self.times and self.times[0] < t - self.horizon_ns:
             self.times.popleft()
 
 
