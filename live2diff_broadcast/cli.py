@@ -20,6 +20,7 @@ COMMANDS = [
     "control",
     "eval",
     "train",
+    "import_config",
 ]
 
 

@@ -178,7 +178,10 @@ def _start_controls(
         except OSError as exc:
             logger.error("%s; the other controls still work", exc)
     if supervisor.profile.obs.enabled and not args.no_obs:
-        started.append(start_obs_bridge(supervisor))
+        started.append(start_obs_bridge(
+            bus, lambda: supervisor.profile.obs,
+            current_style=lambda: supervisor.telemetry.snapshot().style or supervisor.style,
+        ))
     return started
 
 

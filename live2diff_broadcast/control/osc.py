@@ -23,7 +23,6 @@ loud warning for any other address (OSC has no authentication).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 from collections.abc import Callable
@@ -46,6 +45,7 @@ from .actions import (
     TogglePassthrough,
 )
 from .bus import ControlBus
+from .loopback import is_loopback
 from .protocol import CommandError, unit_number
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class OscControl:
         except OSError as exc:
             raise OSError(f"OSC control cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
         self.port = int(self._server.server_address[1])
-        if not _loopback(self.host):
+        if not is_loopback(self.host):
             logger.warning("OSC control listens on %s:%d, reachable from the NETWORK with no authentication: "
                            "anyone there can change styles; use 127.0.0.1 unless you need it", self.host, self.port)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
@@ -189,12 +189,3 @@ def _report(address: str, future: Future[ActionResult]) -> None:
     result = future.result()
     if not result.ok:
         logger.error("OSC %s refused: %s", address, result.message)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -17,7 +17,6 @@ a daemon thread; ``stop()`` shuts it down within ~2 s and removes the token file
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 import threading
@@ -31,6 +30,7 @@ import uvicorn
 from .app import ControlApp
 from .bus import ControlBus
 from .guard import allowed_hosts
+from .loopback import is_loopback
 from .preview import PreviewFeeds
 from .token import new_token, remove_token, write_token
 
@@ -124,7 +124,7 @@ class ControlServer:
         self._unsubscribe = self.bus.subscribe(self.app.changed)
         self.token_file = write_token(self.token, self._bound_port)
         host, port = self.address
-        if not _is_loopback(host):
+        if not is_loopback(host):
             logger.warning("!!! control server on %s:%d is reachable from OTHER MACHINES (profile control.host): anyone "
                            "who can reach it and has the token can switch styles; set control.host = \"127.0.0.1\" "
                            "to keep it local !!!", host, port)
@@ -173,12 +173,3 @@ class ControlServer:
         if self.token_file is not None:
             remove_token(self.token_file)
             self.token_file = None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -188,10 +188,13 @@ def small_random_components(seed: int = 0) -> Live2DiffComponents:
     )
 
 
+TINY_TEXT_LAYERS = 3  # the tiny presets' CLIP encoder layers (clip_skip 1..3)
+
+
 def _tiny_text_encoder(hidden: int) -> CLIPTextModel:
     return CLIPTextModel(
         CLIPTextConfig(
-            vocab_size=64, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=3,
+            vocab_size=64, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=TINY_TEXT_LAYERS,
             num_attention_heads=2, max_position_embeddings=16, projection_dim=hidden,
             bos_token_id=0, eos_token_id=1, pad_token_id=1,
         )

@@ -1,4 +1,17 @@
-"""CLIP text encoding with clip skip and a prompt template."""
+"""CLIP text encoding with clip skip and a prompt template.
+
+``clip_skip`` (this project's meaning, everywhere: profiles, ``StreamConfig``, this module) counts
+CLIP layers from the end the way AUTOMATIC1111 and civitai's "Clip skip" do: ``clip_skip = k``
+conditions on the output of encoder layer ``L - k + 1`` of ``L`` (``hidden_states[-k]``), then
+CLIP's final layer norm, as Stable Diffusion expects. 1 = the last layer, 2 = the penultimate
+("Clip skip 2" on a civitai model page), 3 = the third from last.
+
+The Live2Diff authors' configs count *skipped* layers instead (diffusers' convention): their
+``_encode_prompt`` (live2diff/animatediff/pipeline/pipeline_animatediff_depth.py) takes
+``text_embeddings[-1][-(clip_skip + 1)]`` then ``final_layer_norm``, so their ``clip_skip: 2``
+(every style config they ship) is the third-from-last layer: our ``clip_skip = 3``
+(``from_authors_clip_skip``). ``live2diff-broadcast import-config`` converts it.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +19,39 @@ import torch
 from transformers import CLIPTextModel, CLIPTokenizer
 
 
-class PromptEncoder:
-    """prompt -> (1, L, D) text embeddings for the UNet's cross-attention.
+def from_authors_clip_skip(skip: int) -> int:
+    """The Live2Diff configs' ``clip_skip`` (layers skipped after the last) -> ours (layer from the end)."""
+    return skip + 1
 
-    ``clip_skip`` follows the A1111 convention every Live2Diff style uses: 1 = the last layer,
-    2 = the penultimate layer (then CLIP's final layer norm, as SD expects).
-    """
+
+def text_layer(clip_skip: int, layers: int) -> int:
+    """The 1-based encoder layer ``clip_skip`` conditions on, for an encoder of ``layers`` layers."""
+    if not 1 <= clip_skip <= layers:
+        raise ValueError(
+            f"clip_skip {clip_skip} is outside this text encoder's {layers} layers: expected 1 (the last layer) "
+            f"to {layers} (the first); 2 = the penultimate"
+        )
+    return layers - clip_skip + 1
+
+
+def describe_text_layer(clip_skip: int, layers: int | None) -> str:
+    """'CLIP layer 10 of 12 (clip_skip 3, third from last)' or without the count when unknown."""
+    from_end = {1: "the last", 2: "the penultimate"}.get(clip_skip, f"the {_ordinal(clip_skip)} from last")
+    if layers is None:
+        return f"{from_end} CLIP layer (clip_skip {clip_skip})"
+    return f"CLIP layer {text_layer(clip_skip, layers)} of {layers}: {from_end} (clip_skip {clip_skip})"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+class PromptEncoder:
+    """prompt -> (1, L, D) text embeddings for the UNet's cross-attention (``clip_skip``: module docstring)."""
 
     def __init__(self, tokenizer: CLIPTokenizer, text_encoder: CLIPTextModel, clip_skip: int = 2, template: str = "{}"):
-        layers = text_encoder.config.num_hidden_layers
-        if not 1 <= clip_skip <= layers:
-            raise ValueError(f"clip_skip must be in 1..{layers} for this text encoder, got {clip_skip}")
+        text_layer(clip_skip, int(text_encoder.config.num_hidden_layers))  # raises outside the encoder's layers
         self.tokenizer, self.text_encoder = tokenizer, text_encoder
         self.clip_skip, self.template = clip_skip, template
 
@@ -29,7 +64,7 @@ class PromptEncoder:
         out = self.text_encoder(ids, output_hidden_states=self.clip_skip > 1)
         if self.clip_skip == 1:
             return out.last_hidden_state
-        hidden = out.hidden_states[-self.clip_skip]
+        hidden = out.hidden_states[-self.clip_skip]  # hidden_states[0] is the embeddings, [i] layer i's output
         # transformers 5 keeps the norm on the model itself, 4.x on its text_model
         owner = getattr(self.text_encoder, "text_model", self.text_encoder)
         return owner.final_layer_norm(hidden)

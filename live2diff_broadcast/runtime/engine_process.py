@@ -50,10 +50,10 @@ from .messages import (
     Flush,
     FrameEvent,
     LoraEvent,
+    MoveLoraFader,
     Reset,
     RewarmSinks,
     SetBlend,
-    SetLoraWeight,
     SetPrompt,
     SetStyle,
     StateEvent,
@@ -198,7 +198,7 @@ class _EngineLoop:
             self.switcher.request(message)  # applied by _switch_styles; a later request replaces it
         elif isinstance(message, SetBlend):
             self._blend(translator, message)
-        elif isinstance(message, SetLoraWeight):
+        elif isinstance(message, MoveLoraFader):
             try:
                 translator.set_lora(message.name, message.weight)
             except (KeyError, ValueError) as exc:
@@ -307,7 +307,7 @@ class EngineProcess:
     def is_alive(self) -> bool:
         return self.process.is_alive()
 
-    def send(self, message: SetStyle | SetBlend | SetLoraWeight | SetPrompt | RewarmSinks | Reset | Flush | Stop) -> bool:
+    def send(self, message: SetStyle | SetBlend | MoveLoraFader | SetPrompt | RewarmSinks | Reset | Flush | Stop) -> bool:
         return self.channel.send(message)
 
     def events(self, timeout: float = 0.0) -> list[Any]:

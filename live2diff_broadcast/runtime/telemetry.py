@@ -28,6 +28,15 @@ class StreamState(StrEnum):
     NO_SIGNAL = "no_signal"  # the source is lost: holding the last frame / a no-signal card
     STOPPED = "stopped"
 
+    def caption(self, engine_state: str) -> str:
+        """The words on a passthrough / no-signal frame (``media.overlay.status_caption`` draws them)."""
+        return {
+            StreamState.WARMING_UP: f"PASSTHROUGH: engine {engine_state}",
+            StreamState.RESTARTING: "PASSTHROUGH: engine restarting",
+            StreamState.PASSTHROUGH: "PASSTHROUGH: engine stalled",
+            StreamState.NO_SIGNAL: "NO SIGNAL",
+        }.get(self, self.value)
+
 
 @dataclass(frozen=True)
 class TelemetrySnapshot:

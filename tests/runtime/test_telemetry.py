@@ -1,10 +1,11 @@
-"""Telemetry rates tell the truth at any speed: a slow engine reads its rate, not 0.0 / 0.5 by turns."""
+"""Telemetry: rates tell the truth at any speed (a slow engine reads its rate, not 0.0 / 0.5 by turns), and the
+words a viewer reads on passthrough and no-signal frames, per stream state."""
 
 from __future__ import annotations
 
 import pytest
 
-from live2diff_broadcast.runtime.telemetry import Telemetry, _Rate
+from live2diff_broadcast.runtime.telemetry import StreamState, Telemetry, _Rate
 
 S = 1_000_000_000  # ns
 
@@ -41,3 +42,11 @@ def test_the_snapshot_reports_the_engine_rate() -> None:
     assert telemetry.snapshot().engine_fps == 0.0
     telemetry.engine_frame(1)
     assert telemetry.snapshot().engine_fps == 0.0  # one frame: no rate yet
+
+
+def test_each_passthrough_state_says_why_the_ai_is_off():
+    assert StreamState.WARMING_UP.caption("loading") == "PASSTHROUGH: engine loading"
+    assert StreamState.RESTARTING.caption("dead") == "PASSTHROUGH: engine restarting"
+    assert StreamState.PASSTHROUGH.caption("live") == "PASSTHROUGH: engine stalled"
+    assert StreamState.NO_SIGNAL.caption("live") == "NO SIGNAL"
+    assert StreamState.STARTING.caption("loading") == "starting"  # any other state: its name

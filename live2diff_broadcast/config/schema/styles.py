@@ -28,6 +28,7 @@ class StyleSection(Section):
     # How far from the input: strength in (0, 1] OR an explicit t_index_list (never both); unset = engine's.
     strength: float | None = Field(default=None, gt=0, le=1)
     t_index_list: TIndexList | None = None
+    clip_skip: int | None = Field(default=None, ge=1)  # CLIP layer from the end for this style; unset = engine's
     seed: int = 42
     # Residual self-guidance (engine/guidance.py): 1 = none (the plain LCM engine), > 1 stronger style,
     # < 1 closer to the input (0: about the input itself). No extra UNet pass.
