@@ -7,7 +7,7 @@ held fader and engine restarts read as /status has them; no key labels for hotke
 live; the prompt box edits the style on air, bad values are refused with the reason, Save writes
 the profile with its comments. Skipped when Chromium is missing, except in CI
 (CI=true), where a missing browser is a failure. LIVE2DIFF_SAVE_SCREENSHOTS=1 writes
-docs/img/dock.png (the README's picture).
+docs/img/dock.png (the README's picture) from the running show.
 """
 
 from __future__ import annotations
@@ -124,9 +124,6 @@ def test_dock_switches_styles_and_shows_live_telemetry(show: tuple[ControlServer
     browser.find_element(By.CSS_SELECTOR, '#styles button[data-style="oil painting"]').click()
     wait_until("oil painting on the page", lambda: browser.find_element(By.ID, "style").text == "oil painting")
     assert not consumer.passthrough
-    if os.environ.get("LIVE2DIFF_SAVE_SCREENSHOTS") == "1":
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        assert browser.save_screenshot(str(SCREENSHOT))
 
 
 def _drag(browser: Any, element: Any, value: float) -> None:
@@ -236,6 +233,11 @@ def test_a_running_show_s_dock_shows_its_output_and_truthful_fields(live_show: t
     wait_until("the held fader", lambda: browser.find_element(By.ID, "blend-held").text == "held: s0 → s1 at 0.30")
     assert browser.find_element(By.ID, "blend-t").get_attribute("value") == "0.3"
     assert browser.find_element(By.ID, "blend-t-out").text == "0.30"
+    if os.environ.get("LIVE2DIFF_SAVE_SCREENSHOTS") == "1":  # the README's picture: a running show's dock
+        browser.set_window_size(380, 1060)
+        time.sleep(1.0)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(SCREENSHOT))
     # restarts and hangs as the status line counts them: the engine process killed
     os.kill(show.sup.engine_pid, signal.SIGKILL)  # type: ignore[arg-type]
     wait_until("a restart on the dock", lambda: browser.find_element(By.ID, "restarts").text == "1", 120)
