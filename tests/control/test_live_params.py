@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
 import pytest
 
+from live2diff_broadcast.control import ControlBus
 from live2diff_broadcast.control.actions import EditStyle, RevertStyle, SaveProfile
 from live2diff_broadcast.control.osc import parse_osc
 from live2diff_broadcast.control.protocol import CommandError, command_line, parse_command
+from live2diff_broadcast.control.server import ControlServer
+
+from .consumer import Consumer
 
 
 @pytest.mark.parametrize(("line", "osc", "field", "value"), [
@@ -68,3 +75,23 @@ def test_blend_with_a_spaced_name_from_argv_parses_to_three_arguments() -> None:
     assert (action.a, action.b, action.t) == ("cartoon", "van gogh", 0.5)  # type: ignore[union-attr]
     lora = parse_command(command_line(["lora", "paint 'wash'", "0.3"]))
     assert lora.name == "paint 'wash'"  # type: ignore[union-attr]
+
+
+def test_the_http_api_refuses_bad_values_with_the_reason(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    bus = ControlBus()
+    consumer = Consumer(bus)
+    srv = ControlServer(bus, consumer.status, port=0)
+    srv.start()
+    try:
+        with httpx.Client(base_url=srv.url, trust_env=False, timeout=5,
+                          headers={"Authorization": f"Bearer {srv.token}"}) as c:
+            for line, reason in (("seed 4.5", "seed must be a whole number"), ("prompt", "prompt must be some text"),
+                                 ("strength 3", "strength S must be a number in (0, 1]")):
+                answer = c.post("/command", json={"command": line})
+                assert answer.status_code == 400 and reason in answer.json()["error"], answer.json()
+            assert c.post("/command", json={"command": "prompt a fox"}).status_code == 200
+    finally:
+        srv.stop()
+        consumer.stop()
+    assert [type(a).__name__ for a in consumer.seen] == ["EditStyle"]
