@@ -245,6 +245,13 @@ def test_a_running_show_s_dock_shows_its_output_and_truthful_fields(live_show: t
     wait_until("no fader after the restart", lambda: browser.find_element(By.ID, "blend-held").text == "no fader held")
 
 
+def type_into(element: Any, keys: str) -> None:
+    """What a user does: click into the field, select all of it, type over it."""
+    element.click()
+    element.send_keys(Keys.CONTROL, "a")
+    element.send_keys(keys)
+
+
 def test_the_prompt_box_edits_the_style_on_air_and_saves_it(live_show: tuple[Show, ControlServer, Path],
                                                            browser: Any) -> None:
     show, srv, path = live_show
@@ -252,17 +259,13 @@ def test_the_prompt_box_edits_the_style_on_air_and_saves_it(live_show: tuple[Sho
     prompt = wait_until("the prompt box", lambda: (e := browser.find_element(By.ID, "prompt")).get_attribute("value")
                         == "anime" and e)
     assert browser.find_element(By.ID, "live-save").get_attribute("disabled") is not None  # nothing to save yet
-    prompt.clear()
-    prompt.send_keys("a red fox in snow" + Keys.ENTER)
+    type_into(prompt, "a red fox in snow" + Keys.ENTER)
     wait_until("the prompt on air", lambda: show.sup.status()["params"]["prompt"] == "a red fox in snow", 30)
     wait_until("the edit marked", lambda: browser.find_element(By.ID, "live-edited").text == "edited: prompt (not saved)")
     # bad values: refused with the reason, nothing changes
-    prompt.clear()
-    prompt.send_keys(Keys.ENTER)
+    type_into(prompt, Keys.DELETE + Keys.ENTER)
     wait_until("the refusal", lambda: "prompt must be some text" in browser.find_element(By.ID, "msg").text)
-    seed = browser.find_element(By.ID, "seed")
-    seed.clear()
-    seed.send_keys("4.5" + Keys.ENTER)
+    type_into(browser.find_element(By.ID, "seed"), "4.5" + Keys.ENTER)
     wait_until("the seed refusal", lambda: "seed must be a whole number" in browser.find_element(By.ID, "msg").text)
     assert show.sup.status()["params"]["prompt"] == "a red fox in snow" and show.sup.status()["params"]["seed"] == 42
     _drag(browser, browser.find_element(By.ID, "guidance"), 1.5)
