@@ -99,7 +99,7 @@ def test_a_live_prompt_edit_changes_the_output_from_where_it_applied_and_replays
 def replay(tmp_path: Path, profile: Path, timeline: Path, name: str) -> list[np.ndarray]:
     out = tmp_path / name
     args = argparse.Namespace(input=tmp_path / "rec" / "input.mkv", output=out, profile=profile, style=None,
-                              max_frames=None, replay=timeline)
+                              max_frames=None, size=None, replay=timeline)
     assert render.run(args) == 0
     return read_video(out)
 
