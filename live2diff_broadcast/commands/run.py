@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..control.osc import DEFAULT_HOST as OSC_HOST
 from ..control.osc import DEFAULT_PORT as OSC_PORT
@@ -138,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         telemetry=telemetry,
         controls=controls,
         watcher=watcher,
+        profile_path=args.profile,
     )
     stop = threading.Event()
 
@@ -186,6 +187,8 @@ def _start_controls(
 
     started: list[HotkeyControl | TerminalControl | ControlServer | ObsBridge | OscControl] = []
     bus = supervisor.controls
+    hotkeys: HotkeyControl | None = None
+    terminal_live = False
     if not args.no_hotkeys:
         hotkeys = HotkeyControl(bus, profile_key_bindings(supervisor.profile))
         hotkeys.start()
@@ -200,12 +203,17 @@ def _start_controls(
         terminal = TerminalControl(bus, lambda: [s.name for s in supervisor.profile.styles])
         if terminal.start():
             started.append(terminal)
+            terminal_live = True
     if not args.no_control_server:
         section = supervisor.profile.control
         host = args.control_host if args.control_host is not None else section.host
         port = args.control_port if args.control_port is not None else section.port
-        server = ControlServer(bus, supervisor.status, host, port, controls=lambda: dock_controls(supervisor.profile),
-                               port_field="--control-port" if args.control_port is not None else "control.port")
+        def controls() -> dict[str, Any]:  # the dock shows a key only where pressing it does something
+            return dock_controls(supervisor.profile, hotkeys is not None and hotkeys.available is True, terminal_live)
+
+        server = ControlServer(bus, supervisor.status, host, port, controls=controls,
+                               port_field="--control-port" if args.control_port is not None else "control.port",
+                               preview=supervisor.preview_feeds())
         try:
             server.start()
             started.append(server)

@@ -33,6 +33,7 @@ Telemetry counts live / held / passthrough / no-signal frames and the longest ho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,11 +71,13 @@ class OutputStage:
         telemetry: Telemetry,
         settings: OutputSection | None = None,
         overlay: bool = True,
+        tap: Callable[[np.ndarray], None] | None = None,
     ) -> None:
         self.size = size  # (height, width) of the model, and so of every frame written
         self.in_ring, self.out_ring, self.sink, self.telemetry = in_ring, out_ring, sink, telemetry
         self.settings = settings or OutputSection()  # replaced live on a profile reload
         self.overlay = overlay
+        self.tap = tap  # sees every frame written (the dock's preview keeps a reference: control/preview.py)
         self.started_at = now_ns()
         self._generation = 0  # the engine generation the held frame came from
         self._engine_image: np.ndarray | None = None  # the last engine output shown (held while it works)
@@ -170,6 +173,8 @@ class OutputStage:
         if not self.sink.write(frame):
             return False
         self._seq += 1
+        if self.tap is not None:
+            self.tap(frame.image)
         self.telemetry.frame_out(kind)
         fields: dict[str, object] = {
             "state": state,

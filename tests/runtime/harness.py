@@ -87,6 +87,7 @@ class Show:
         watcher: ProfileWatcher | None = None,
         duration: float = 600,
         hold_s: float | None = None,
+        profile_path: Any = None,
         **options: Any,
     ) -> None:
         FakeSource.plan = dict(plan or {})
@@ -96,7 +97,7 @@ class Show:
         self.sink = RecordingSink(PluginSettings())
         opts = SupervisorOptions(model=model, **options)  # type: ignore[arg-type]
         self.sup = Supervisor(self.profile, lambda: FakeSource(PluginSettings()), lambda: self.sink, options=opts,
-                              watcher=watcher)
+                              watcher=watcher, profile_path=profile_path)
         self.events: list[Any] = []
         self.sup.controls.subscribe(self.events.append)
         self.error: BaseException | None = None
