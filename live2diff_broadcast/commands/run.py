@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import multiprocessing
 import signal
 import sys
 import threading
@@ -92,11 +93,8 @@ def _positive(text: str, unit: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import ProfileError, load_profile
-    from ..config.watch import ProfileWatcher
-    from ..control.bus import ControlBus
     from ..plugin_api import PluginError, discover_plugins
-    from ..runtime.supervisor import FatalShowError, Supervisor, SupervisorOptions  # torch
-    from ..runtime.telemetry import Telemetry
+    from ..runtime.engine_boot import start_engine_early
     from .check import model_problems
 
     # 1. profile, style and plugins: every mistake is reported here, before anything starts
@@ -117,7 +115,14 @@ def run(args: argparse.Namespace) -> int:
         logger.error("%s: model files cannot be found:\n  %s\n(`live2diff-broadcast check %s` lists every model)",
                      args.profile, "\n  ".join(missing), args.profile)
         return 2
-    # 2. the supervisor, stopped by SIGINT / SIGTERM / q; plugins read its profile (hot reload)
+    # 2. the engine process imports its libraries while this one imports the show's (engine_boot.py)
+    early_engine = start_engine_early(multiprocessing.get_context("spawn"))
+    from ..config.watch import ProfileWatcher
+    from ..control.bus import ControlBus
+    from ..runtime.supervisor import FatalShowError, Supervisor, SupervisorOptions  # torch
+    from ..runtime.telemetry import Telemetry
+
+    # 3. the supervisor, stopped by SIGINT / SIGTERM / q; plugins read its profile (hot reload)
     telemetry = Telemetry()
     controls = ControlBus()
     watcher = None
@@ -139,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         controls=controls,
         watcher=watcher,
         profile_path=args.profile,
+        early_engine=early_engine,
     )
     stop = threading.Event()
 

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from multiprocessing.context import BaseContext
 
 from ..media.backoff import Backoff
+from .engine_boot import EngineStart
 from .engine_process import EXIT_FATAL, EngineProcess
 from .heartbeat import HeartbeatMonitor
 from .messages import (
@@ -65,6 +66,7 @@ class EngineKeeper:
         on_style_event: Callable[[StyleEvent], None],
         stop_timeout_s: float = 5.0,
         heartbeat: HeartbeatMonitor | None = None,
+        early: EngineStart | None = None,
     ) -> None:
         self.make_spec, self.ctx, self.telemetry, self.backoff = make_spec, ctx, telemetry, backoff
         self.on_style_event = on_style_event
@@ -73,6 +75,7 @@ class EngineKeeper:
         self.engine: EngineProcess | None = None
         self.state = "starting"  # EngineState value, or "restarting" / "dead" / "failed" while there is no process
         self.generation = 0  # engines started so far: frames of an older generation come from an engine that is gone
+        self.early = early  # an engine process started ahead of the show (engine_boot.py): the first start uses it
         self.fatal: str | None = None  # the first engine could not load its models: the show stops
         self._error: str | None = None  # the fatal message of the engine that just exited
         self._restart_at = 0.0  # monotonic time the next start is due (while engine is None)
@@ -98,7 +101,12 @@ class EngineKeeper:
 
     def start(self) -> None:
         """Spawn an engine for ``make_spec()`` (it loads the models while the sink shows passthrough)."""
-        self.engine = EngineProcess(self.make_spec(), self.ctx)
+        early, self.early = self.early, None
+        if early is not None and not early.process.is_alive():
+            logger.warning("the engine process started early has exited (code %s); starting another",
+                           early.process.exitcode)
+            early = None
+        self.engine = EngineProcess(self.make_spec(), self.ctx, early)
         self.engine.start()
         self.heartbeat.started()
         self.generation += 1
@@ -158,6 +166,9 @@ class EngineKeeper:
 
     def stop(self, reason: str) -> None:
         """Shutdown: wait for a retiring engine, then stop the running one (message, SIGTERM, SIGKILL)."""
+        if self.early is not None:  # started early, never used (the show stopped before its engine started)
+            self.early.discard()
+            self.early = None
         if self._retiring is not None:
             self._retiring.join(timeout=self.stop_timeout_s + 5)
         if self.engine is not None:

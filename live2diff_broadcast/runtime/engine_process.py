@@ -37,8 +37,9 @@ import time
 import traceback
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -120,6 +121,23 @@ def engine_main(spec: EngineSpec, conn: Connection, stop_requested: StopRequest 
         in_ring.close()
         out_ring.close()
     _exit(code)
+
+
+def engine_main_when_told(conn: Connection, stop_requested: StopRequest | None = None) -> None:
+    """Entry point of an engine started early (``engine_boot.py``): its libraries are imported; wait for
+    the ``EngineSpec`` over the pipe, then run as ``engine_main``. Exits when the pipe closes, a ``Stop``
+    comes first, or the parent dies while it waits."""
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            ready = conn.poll(0.5)
+            message = conn.recv() if ready else None
+        except (EOFError, OSError):
+            _exit(0)
+        if isinstance(message, EngineSpec):
+            engine_main(message, conn, stop_requested)
+        if isinstance(message, Stop) or (parent is not None and not parent.is_alive()):
+            _exit(0)
 
 
 def _exit(code: int) -> None:
@@ -354,21 +372,42 @@ class _EngineLoop:
 # --- parent ---------------------------------------------------------------------------------
 
 
+class EarlyStart(Protocol):
+    """An engine process started ahead of the show, waiting for its spec (``engine_boot.EngineStart``)."""
+
+    process: BaseProcess
+    conn: Connection
+    stop_requested: Any
+
+
 class EngineProcess:
     """Parent-side handle: start, talk to and stop one engine process."""
 
-    def __init__(self, spec: EngineSpec, ctx: BaseContext) -> None:
-        self.spec, self.ctx = spec, ctx
+    def __init__(self, spec: EngineSpec, ctx: BaseContext, early: EarlyStart | None = None) -> None:
+        """``early``: a process started ahead of the show (``engine_boot.py``); ``start`` sends it ``spec``."""
+        self.spec, self.ctx, self._early = spec, ctx, early
+        self._heard_from = False  # the child has sent something: its libraries are imported
+        if early is not None:
+            self.channel = ControlChannel(early.conn)
+            self._child_conn: Connection | None = None
+            self._stop_requested = early.stop_requested
+            self.process = early.process
+            return
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         self.channel = ControlChannel(parent_conn)
         self._child_conn = child_conn
         self._stop_requested = ctx.Event()  # engine_stop.py: interrupts a frame in progress
-        self._heard_from = False  # the child has sent something: its libraries are imported
         self.process = ctx.Process(target=engine_main, args=(spec, child_conn, self._stop_requested),  # type: ignore[attr-defined]
                                    name="live2diff-engine", daemon=True)
 
     def start(self) -> None:
+        if self._early is not None:
+            self.channel.send(self.spec)
+            logger.info("engine process started (pid %s, model %s; started early, its imports under way or done)",
+                        self.process.pid, self.spec.model)
+            return
         self.process.start()
+        assert self._child_conn is not None
         self._child_conn.close()  # the child holds its own copy; ours would hide EOF
         logger.info("engine process started (pid %s, model %s)", self.process.pid, self.spec.model)
 

@@ -76,6 +76,7 @@ from ..media.backoff import Backoff
 from ..media.frames import now_ns
 from ..plugin_api import PluginError, Sink, Source
 from .control_stage import ControlStage
+from .engine_boot import EngineStart
 from .engine_keeper import EngineKeeper
 from .messages import EngineSpec, Flush, Reset, StyleEvent
 from .output_clock import OutputClock
@@ -129,7 +130,10 @@ class Supervisor:
         controls: ControlBus | None = None,
         watcher: ProfileWatcher | None = None,
         profile_path: str | Path | None = None,
+        early_engine: EngineStart | None = None,
     ) -> None:
+        """``early_engine``: an engine process ``run`` started ahead of its own imports (``engine_boot.py``);
+        the first engine start uses it instead of spawning one."""
         self.options = options or SupervisorOptions()
         first_style = profile.style(style).name  # KeyError names the styles
         self.telemetry = telemetry or Telemetry()
@@ -144,7 +148,7 @@ class Supervisor:
         self._stop = threading.Event()
         self._rings: list[FrameRing] = []
         self._engine = EngineKeeper(self._engine_spec, self._ctx, self.telemetry, self._backoff(),
-                                    self._on_style_event, self.options.engine_stop_timeout_s)
+                                    self._on_style_event, self.options.engine_stop_timeout_s, early=early_engine)
         self._sink = SinkKeeper(sink_factory, self.telemetry, self._backoff(), self.options.sink_failures_before_reopen)
         self._source: SourceStage | None = None  # created with the rings in _start
         self._output: OutputStage | None = None
