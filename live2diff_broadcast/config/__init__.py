@@ -1,4 +1,4 @@
-"""Show profiles: the typed schema (``schema.py``), its error messages (``errors.py``), hotkey
+"""Show profiles: the typed schema (``schema/``, one file per section), its error messages (``errors.py``), hotkey
 syntax (``hotkeys.py``), and live reload (``watch.py`` polls the file, ``reload.py`` says what an
 edit changes and what must restart).
 

@@ -1,7 +1,7 @@
 """Live controls: typed actions on a ControlBus, posted by hotkeys, terminal keys and a local server.
 
 Every input builds an action stamped with the monotonic time of the key press; the supervisor
-takes them between frames (``Supervisor._handle_controls``), coalescing style switches so the
+takes them between frames (``runtime.control_stage.ControlStage.tick``), coalescing style switches so the
 last requested style wins.
 """
 

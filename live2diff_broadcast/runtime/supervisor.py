@@ -25,8 +25,9 @@ from one written frame to the next. The sink loop ticks at the sink fps: control
 watch, one output tick.
 
 Controls (``control/``): hotkeys, terminal keys and the control server post typed actions on
-``self.controls`` (a ControlBus); the sink loop takes them between ticks. Style actions fold into
-one target (the last request wins) sent as one ``SetStyle``; the engine holds the previous style
+``self.controls`` (a ControlBus); the sink loop hands them to the control stage between ticks
+(``control_stage.py``: dispatch, blend and LoRA-fader checks). Style actions fold into one target
+(the last request wins) sent as one ``SetStyle``; the engine holds the previous style
 until the new one is ready and warm, then cuts (``engine/style_switch.py``). The time from the
 control input to the first new-style frame written to the sink is in telemetry and the log.
 Forced passthrough (the user's switch) writes source frames with no overlay while the engine keeps
@@ -56,44 +57,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Profile, ProfileError
-from ..config.reload import plan_reload
-from ..config.schema import fader_index
 from ..config.watch import ProfileWatcher
-from ..control.actions import (
-    STYLE_ACTIONS,
-    Action,
-    ActionResult,
-    BlendStyles,
-    ProfileRejected,
-    ProfileReloaded,
-    Quit,
-    ReloadProfile,
-    SelectStyle,
-    SetLoraWeight,
-    TogglePassthrough,
-)
-from ..control.actions import Rewarm as RewarmAction
+from ..control.actions import ActionResult, ProfileRejected, ReloadProfile, SelectStyle
 from ..control.bus import ControlBus
-from ..control.styles import StyleSelector
-from ..engine.blend import check_blendable, check_position
 from ..engine.translator import ModelKind
 from ..media.frames import now_ns
 from ..plugin_api import Sink, Source
 from .backoff import Backoff
+from .control_stage import ControlStage
 from .engine_keeper import EngineKeeper
-from .messages import (
-    EngineSpec,
-    Flush,
-    Reset,
-    RewarmSinks,
-    SetBlend,
-    SetStyle,
-    StyleEvent,
-    style_message,
-)
-from .messages import (
-    SetLoraWeight as SetLoraMessage,
-)
+from .messages import EngineSpec, Flush, Reset, StyleEvent
 from .output_stage import OutputStage
 from .shm_sweep import sweep_stale_segments
 from .sink_keeper import SinkKeeper
@@ -141,19 +114,15 @@ class Supervisor:
         controls: ControlBus | None = None,
         watcher: ProfileWatcher | None = None,
     ) -> None:
-        self.profile, self.options = profile, options or SupervisorOptions()
-        self.style = profile.style(style).name  # KeyError names the styles
+        self.options = options or SupervisorOptions()
+        first_style = profile.style(style).name  # KeyError names the styles
         self.telemetry = telemetry or Telemetry()
         self.controls = controls or ControlBus()
         self.prefix = new_run_prefix()
         self.size = (profile.engine.height, profile.engine.width)
         self._watcher = watcher
         self._source_factory, self._sink_factory = source_factory, sink_factory
-        self._selector = StyleSelector([s.name for s in profile.styles], self.style)
-        self._switches = SwitchTracker(self.telemetry, self.style)
-        self._sent: SetStyle | None = None  # the last style message sent to the engine
-        self._request_id = 0
-        self._forced_passthrough = False
+        self._switches = SwitchTracker(self.telemetry, first_style)
         self._ctx = multiprocessing.get_context("spawn")
         self._stop = threading.Event()
         self._rings: list[FrameRing] = []
@@ -162,6 +131,18 @@ class Supervisor:
         self._sink = SinkKeeper(sink_factory, self.telemetry, self._backoff(), self.options.sink_failures_before_reopen)
         self._source: SourceStage | None = None  # created with the rings in _start
         self._output: OutputStage | None = None
+        self._control_stage = ControlStage(profile, first_style, self.controls, self._engine, self.telemetry,
+                                           self._switches, self.stop, self._restart_source)
+
+    @property
+    def profile(self) -> Profile:
+        """The running profile (a reload replaces it)."""
+        return self._control_stage.profile
+
+    @property
+    def style(self) -> str:
+        """The style requested last (on air once the engine has it ready)."""
+        return self._control_stage.style
 
     # --- public --------------------------------------------------------------------------------
 
@@ -233,12 +214,11 @@ class Supervisor:
     def _engine_spec(self) -> EngineSpec:
         """What a (re)started engine runs: the current profile, in the requested style."""
         in_ring, out_ring = self._rings
-        self.style = self._selector.target
-        self._sent = style_message(self.profile, self.style)
-        self._switches.engine_restarted(self.style)
+        style = self._control_stage.restart_message().name
+        self._switches.engine_restarted(style)
         return EngineSpec(
             profile=self.profile.model_dump(),
-            style=self.style,
+            style=style,
             input=in_ring.handle,
             output=out_ring.handle,
             model=self.options.model,
@@ -246,6 +226,10 @@ class Supervisor:
             style_cache=self.options.style_cache,
             record_dir=self.options.record_dir,
         )
+
+    def _restart_source(self) -> None:
+        if self._source is not None:
+            self._source.restart()
 
     def _backoff(self) -> Backoff:
         return Backoff(self.options.backoff_initial_s, self.options.backoff_max_s)
@@ -263,9 +247,9 @@ class Supervisor:
             if ended is not None and time.monotonic() - ended > self.options.end_drain_s:
                 logger.info("source ended and engine drained: stopping")
                 break
-            self._handle_controls()
+            self._control_stage.tick()
             self._engine.watch()
-            written = self._output.tick(self._source, self._engine, self._forced_passthrough)
+            written = self._output.tick(self._source, self._engine, self._control_stage.forced_passthrough)
             if written is not None:
                 for published in self._switches.on_engine_frame(written, now_ns()):
                     self.controls.publish(published)
@@ -280,113 +264,7 @@ class Supervisor:
         for published in self._switches.on_event(event):
             self.controls.publish(published)
 
-    # --- controls (sink thread, between ticks) ----------------------------------------------------
-
-    def _handle_controls(self) -> None:
-        """Take every waiting action; style actions fold into one SetStyle (the last request wins)."""
-        latest: Action | None = None
-        for action, future in self.controls.take():
-            try:
-                result = self._control(action)
-            except Exception as exc:  # a bad action must never stop the show
-                logger.exception("control action %r failed", action)
-                result = ActionResult(False, f"{type(exc).__name__}: {exc}")
-            if isinstance(action, STYLE_ACTIONS) and result.ok:
-                latest = action
-            future.set_result(result)
-        if latest is not None:
-            self._request_style(latest.at_ns, latest.origin)
-
-    def _control(self, action: Action) -> ActionResult:
-        if isinstance(action, STYLE_ACTIONS):
-            return self._selector.apply(action)
-        if isinstance(action, TogglePassthrough):
-            on = not self._forced_passthrough if action.on is None else action.on
-            if on != self._forced_passthrough:
-                logger.info("passthrough %s (%s)", "ON: the camera as it is" if on else "off: AI output", action.origin)
-            self._forced_passthrough = on
-            self.telemetry.set(forced_passthrough=on)
-            return ActionResult(True, f"passthrough {'on' if on else 'off'}", passthrough=on)
-        if isinstance(action, RewarmAction):
-            if not self._engine.send(RewarmSinks()):
-                return ActionResult(False, "the engine is restarting; it warms up on its own")
-            return ActionResult(True, f"re-warming style {self.style!r}", self.style)
-        if isinstance(action, Quit):
-            logger.info("quit (%s)", action.origin)
-            self.stop()
-            return ActionResult(True, "stopping")
-        if isinstance(action, ReloadProfile):
-            return self._reload(action.profile, action.path)
-        if isinstance(action, BlendStyles):
-            return self._blend(action)
-        if isinstance(action, SetLoraWeight):
-            try:
-                weight = check_position(action.weight)
-            except ValueError:
-                return ActionResult(False, f"LoRA weight must be a number in [0, 1], got {action.weight!r}")
-            names = self._lora_names()
-            if fader_index(names, action.name) is None:
-                listed = ", ".join(names) or ("none (the tiny preset loads no LoRAs)" if self.profile.models.preset == "tiny" else "none")
-                return ActionResult(False, f"no LoRA named {action.name!r} in style {self.style!r}; its LoRAs: {listed}", self.style)
-            if not self._engine.send(SetLoraMessage(action.name, weight)):
-                return ActionResult(False, "the engine is restarting")
-            return ActionResult(True, f"LoRA {action.name!r} -> {weight:.2f} sent to the engine", self.style)
-        raise TypeError(f"unknown control action {action!r}")
-
-    def _lora_names(self) -> list[str]:
-        """The fader names of the style LoRAs of the style on air (none under the tiny preset)."""
-        if self.profile.models.preset == "tiny":
-            return []
-        return [lora.fader_name for lora in self.profile.models_for(self.profile.style(self.style)).loras]
-
-    def _blend(self, action: BlendStyles) -> ActionResult:
-        """A fader between two styles on the models on air; anything else is refused with the reason."""
-        names = [s.name for s in self.profile.styles]
-        for name in (action.a, action.b):
-            if name not in names:
-                return ActionResult(False, f"no style named {name!r}; styles: {', '.join(names)}", self.style)
-        try:
-            t = check_position(action.t)
-            a, b = style_message(self.profile, action.a), style_message(self.profile, action.b)
-            check_blendable(a.config, b.config)
-        except ValueError as exc:
-            return ActionResult(False, str(exc), self.style)
-        on_air = self._sent
-        if on_air is None or a.models != on_air.models or b.models != on_air.models:
-            return ActionResult(False, f"blend {action.a!r}/{action.b!r}: both styles must run on the models of the "
-                                f"style on air ({self.style!r}); switch to one of them first", self.style)
-        if not self._engine.send(SetBlend(a, b, t)):
-            return ActionResult(False, "the engine is restarting", self.style)
-        return ActionResult(True, f"blend {action.a!r} -> {action.b!r} at {t:.2f}", self.style)
-
-    def _request_style(self, at_ns: int, origin: str) -> None:
-        """Send the selector's target to the engine unless that exact style is already requested."""
-        message = style_message(self.profile, self._selector.target, self._request_id + 1, at_ns)
-        sent = self._sent
-        if sent is not None and (sent.name, sent.prompt, sent.config, sent.models) == (
-            message.name, message.prompt, message.config, message.models
-        ):
-            return
-        self._request_id += 1
-        self.style, self._sent = message.name, message
-        self._switches.requested(message.name, message.request_id, at_ns, origin)
-        logger.info("style %r requested (%s)", message.name, origin)
-        self._engine.send(message)  # a restarting engine starts in the target style anyway
-
-    def _reload(self, new: Profile, path: str) -> ActionResult:
-        plan = plan_reload(self.profile, new)
-        for line in plan.lines:
-            logger.info("profile %s reloaded: %s", path, line)
-        self.profile = plan.profile
-        self._selector.update_names([s.name for s in plan.profile.styles])
-        if plan.restart_engine:
-            self._engine.restart("profile changed")
-        else:
-            self._request_style(now_ns(), "reload")  # nothing if the style on air is unchanged
-        if plan.restart_source and self._source is not None:
-            self._source.restart()
-        self.controls.publish(ProfileReloaded(path, plan.lines))
-        return ActionResult(True, "; ".join(plan.lines), self._selector.target)
+    # --- the profile watcher (its own thread; reloads reach the control stage as actions) ------------
 
     def _watch_profile(self) -> None:
         watcher = self._watcher

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keyboard
 import pytest
 
 from live2diff_broadcast.config import ProfileError, load_profile, strength_to_t_index_list
@@ -47,6 +46,7 @@ class _KeyTable:
 
 @pytest.fixture
 def key_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    keyboard = pytest.importorskip("keyboard")  # optional (the hotkeys extra): only these tests need it
     monkeypatch.setattr(keyboard, "_os_keyboard", _KeyTable())
 
 
@@ -239,6 +239,7 @@ def test_duplicate_hotkeys_across_styles_and_actions(tmp_path):
 
 
 def test_unparseable_hotkey(tmp_path):
+    pytest.importorskip("keyboard")  # the message is the library's own
     message = _error(_write(tmp_path, STYLE.format(name="a") + 'hotkey = "ctrl+"\n'))
     assert "styles[0].hotkey: the keyboard library cannot parse 'ctrl+'" in message
     message = _error(_write(tmp_path, '[hotkeys]\npassthrough = ""\n'))

@@ -1,15 +1,18 @@
-"""A fake OS keyboard layer for ``keyboard`` (as its own test suite does) and small wait helpers."""
+"""A fake OS keyboard layer for ``keyboard`` (as its own test suite does) and small wait helpers.
+
+``keyboard`` is optional (the ``hotkeys`` extra): only the tests that ask for ``fake_keyboard`` or
+``broken_keyboard`` are skipped without it, every other control and security test still runs.
+"""
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 import pytest
-
-keyboard = pytest.importorskip("keyboard")
-from keyboard._keyboard_event import KEY_DOWN, KEY_UP, KeyboardEvent  # noqa: E402
 
 SCAN_CODES = {
     "ctrl": 29, "left ctrl": 29, "alt": 56, "left alt": 56, "shift": 42, "left shift": 42,
@@ -17,23 +20,34 @@ SCAN_CODES = {
 }
 
 
+def _keyboard() -> ModuleType:
+    """The keyboard library, or a skip of the asking test (and only that test) without it."""
+    return pytest.importorskip("keyboard")
+
+
 class FakeKeyboard:
     """Presses real key combinations through keyboard's own event path (``direct_callback``)."""
+
+    def __init__(self, keyboard: ModuleType) -> None:
+        self.keyboard = keyboard
+        self.events = importlib.import_module("keyboard._keyboard_event")
 
     def press(self, combo: str) -> None:
         keys = combo.split("+")
         for key in keys:
-            self._event(KEY_DOWN, key)
+            self._event(self.events.KEY_DOWN, key)
         for key in reversed(keys):
-            self._event(KEY_UP, key)
+            self._event(self.events.KEY_UP, key)
 
     def _event(self, kind: str, name: str) -> None:
-        keyboard._listener.direct_callback(KeyboardEvent(event_type=kind, scan_code=SCAN_CODES[name], name=name))
+        event = self.events.KeyboardEvent(event_type=kind, scan_code=SCAN_CODES[name], name=name)
+        self.keyboard._listener.direct_callback(event)
         time.sleep(0.05)  # keyboard processes events on its own thread
 
 
 @pytest.fixture
 def fake_keyboard(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKeyboard]:
+    keyboard = _keyboard()
     os_kb: Any = keyboard._os_keyboard
     monkeypatch.setattr(os_kb, "init", lambda: None)
     monkeypatch.setattr(os_kb, "listen", lambda callback: None)
@@ -41,13 +55,14 @@ def fake_keyboard(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKeyboard]:
     monkeypatch.setattr(os_kb, "press", lambda scan_code: None)
     monkeypatch.setattr(os_kb, "release", lambda scan_code: None)
     monkeypatch.setattr(keyboard._listener, "listening", False)
-    yield FakeKeyboard()
+    yield FakeKeyboard(keyboard)
     keyboard.unhook_all_hotkeys()
 
 
 @pytest.fixture
 def broken_keyboard(monkeypatch: pytest.MonkeyPatch) -> None:
     """keyboard as on Linux without /dev/input: init raises a bare AssertionError."""
+    keyboard = _keyboard()
 
     def init() -> None:
         raise AssertionError

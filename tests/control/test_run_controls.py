@@ -40,7 +40,7 @@ def profile() -> Profile:
 
 def consume(sup: Supervisor, stop: threading.Event) -> None:
     while not stop.wait(0.02):
-        sup._handle_controls()  # what the sink loop does every tick
+        sup._control_stage.tick()  # what the sink loop does every tick
 
 
 @pytest.mark.usefixtures("broken_keyboard")

@@ -1,0 +1,61 @@
+"""Show profiles: one TOML file per show, validated at the edge.
+
+A profile names the models, the engine settings, the styles, the hotkeys, the source and the
+sink (see ``profiles/example_show.toml`` for every field with comments). Layout::
+
+    name, default_style
+    [models]      weights shared by every style (ModelsSection)
+    [engine]      resolution, denoising steps (t_index_list), window / warmup, device, backend
+    [hotkeys]     next_style, previous_style, passthrough (toggle), rewarm  (ACTIONS)
+    [control]     host, port of the local control port (dock page, commands)
+    [[styles]]    name, prompt, negative_prompt, prompt_template, base / style_checkpoint / loras
+                  (override [models] for this style), strength OR t_index_list, seed, noise_mode, hotkey
+    [source] / [sink]   plugin + settings (checked against the plugin's declared Settings at load)
+    [obs]         OBS scene -> style over obs-websocket (config/obs.py)
+
+Strength: a style may give ``strength`` in (0, 1] instead of ``t_index_list``. It keeps the
+engine's step count n = len(engine.t_index_list) and denoises k = round(50 * strength) of the
+50-step LCM schedule (t_index i is timestep 999 - 20 i): t_index_list = [50 - k + (i * k) // n for
+i in range(n)]. Strength 0.4 with 2 steps is the reference's [30, 40]; strength 1.0 starts from
+pure noise (index 0). k must be >= n. Giving both strength and t_index_list is an error.
+
+Hotkeys are keyboard-library strings ("ctrl+alt+1"); they are compared after the library's own
+parsing, so "Ctrl+1" and "ctrl+1" are the same key and may be bound once only.
+
+Environment variables override fields: ``LIVE2DIFF_ENGINE__DEVICE=cpu`` sets ``engine.device``.
+Every section rejects unknown keys and suggests the nearest valid one; every error names the
+file, the field path (``styles[2].hotkey``), the value and what is allowed.
+
+One file per section: ``models.py`` ([models] and LoRAs), ``engine.py``, ``styles.py``,
+``steps.py`` (t_index_list and strength), ``control.py`` ([hotkeys], [control]), ``plugins.py``
+([source] / [sink]), ``profile.py`` (the root and its cross-section checks) and ``loading.py``
+(file -> Profile, ProfileError). Every public name is re-exported here.
+"""
+
+from .control import ControlSection, HotkeysSection
+from .engine import EngineSection
+from .loading import ProfileError, load_profile, parse_profile, read_profile_bytes
+from .models import LoraSection, ModelsSection, fader_index
+from .plugins import PluginSection, plugin_problems
+from .profile import Profile
+from .steps import TIndexList, strength_to_t_index_list
+from .styles import StyleSection
+
+__all__ = [
+    "ControlSection",
+    "EngineSection",
+    "HotkeysSection",
+    "LoraSection",
+    "ModelsSection",
+    "PluginSection",
+    "Profile",
+    "ProfileError",
+    "StyleSection",
+    "TIndexList",
+    "fader_index",
+    "load_profile",
+    "parse_profile",
+    "plugin_problems",
+    "read_profile_bytes",
+    "strength_to_t_index_list",
+]

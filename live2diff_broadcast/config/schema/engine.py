@@ -1,0 +1,42 @@
+"""[engine]: resolution, denoising steps, causal window, device and UNet / depth / VAE backends."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ...engine.config import CausalWindow, StreamConfig
+from .base import Section
+from .steps import TIndexList
+
+
+class EngineSection(Section):
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    width: int = Field(default=512, ge=64, le=2048, multiple_of=8)
+    height: int = Field(default=512, ge=64, le=2048, multiple_of=8)
+    # Denoising steps over the 50-step LCM schedule (index i = timestep 999 - 20 i); its length is the
+    # number of steps per frame (and the frames of output latency + 1). Styles may override it.
+    # defaults come from the engine's own config: window, warmup and steps live in one place
+    t_index_list: TIndexList = Field(default_factory=lambda: list(StreamConfig().t_index_list))
+    window: int = Field(default=CausalWindow().window, ge=2)
+    warmup: int = Field(default=CausalWindow().warmup, ge=1)
+    clip_skip: int = Field(default=2, ge=1)
+    # UNet backend. auto: "compiled" on NVIDIA GPUs, "pytorch" (eager) elsewhere. onnxruntime / tensorrt
+    # export static-shape graphs (and build engines) into engine_dir once; any backend that cannot run
+    # falls back to eager PyTorch with an error in the log and in telemetry, never silently.
+    backend: Literal["auto", "pytorch", "compiled", "onnxruntime", "tensorrt"] = "auto"
+    depth_backend: Literal["auto", "pytorch", "onnxruntime"] = "auto"  # auto: onnxruntime with onnxruntime/tensorrt
+    vae_backend: Literal["auto", "pytorch", "onnxruntime"] = "auto"  # TAESD; same rule
+    engine_dir: str | None = None  # ONNX graphs and TensorRT engines (default ~/.cache/live2diff_broadcast/engines)
+    torch_compile: bool = True  # compiled backend: torch.compile the stream call
+    cuda_graph: bool = True  # compiled backend: capture the stream call in a CUDA graph
+    trt_refit: bool = True  # build refittable engines: a weights change refits instead of rebuilding
+    onnx_opset: int = Field(default=17, ge=17, le=20)
+
+    @model_validator(mode="after")
+    def _window_holds_warmup(self) -> EngineSection:
+        if self.window <= self.warmup:
+            raise ValueError(f"window ({self.window}) must be greater than warmup ({self.warmup})")
+        return self

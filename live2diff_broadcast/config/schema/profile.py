@@ -1,0 +1,186 @@
+"""The Profile root: every section, the checks that span sections, and what the rest of the program reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ...engine.config import CausalWindow, StreamConfig
+from ...weights.requirements import requirement
+from ...weights.source import parse_source
+from ..errors import ENV_PREFIX, did_you_mean
+from ..hotkeys import HOTKEY_ACTIONS, HotkeyBinding, HotkeySignature, hotkey_signature
+from ..obs import ObsSection, obs_problems
+from .control import ControlSection, HotkeysSection
+from .engine import EngineSection
+from .models import ModelsSection, means_none
+from .plugins import PluginSection
+from .steps import strength_to_t_index_list
+from .styles import StyleSection
+
+
+class Profile(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
+
+    name: str = "default"
+    models: ModelsSection = Field(default_factory=ModelsSection)
+    engine: EngineSection = Field(default_factory=EngineSection)
+    styles: list[StyleSection] = Field(
+        default_factory=lambda: [StyleSection(name="default", prompt="a cartoon style portrait")], min_length=1
+    )
+    default_style: str | None = None
+    hotkeys: HotkeysSection = Field(default_factory=HotkeysSection)
+    control: ControlSection = Field(default_factory=ControlSection)
+    source: PluginSection = Field(default_factory=lambda: PluginSection(plugin="test_pattern"))
+    sink: PluginSection = Field(default_factory=lambda: PluginSection(plugin="file", settings={"path": "live2diff_out.mp4"}))
+    obs: ObsSection = Field(default_factory=ObsSection)  # follow OBS's program scene (config/obs.py)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)  # environment overrides the file
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Profile:
+        problems = self._style_problems() + self._hotkey_problems() + self._model_source_problems()
+        problems += obs_problems(self.obs, [s.name for s in self.styles])
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _style_problems(self) -> list[str]:
+        problems: list[str] = []
+        first: dict[str, int] = {}
+        for i, style in enumerate(self.styles):
+            if style.name in first:
+                problems.append(f"styles[{i}].name: {style.name!r} is already the name of styles[{first[style.name]}]")
+            first.setdefault(style.name, i)
+            if style.strength is not None:
+                try:
+                    strength_to_t_index_list(style.strength, len(self.engine.t_index_list))
+                except ValueError as exc:
+                    problems.append(f"styles[{i}].strength: {exc}")
+        if self.default_style is not None and self.default_style not in first:
+            problems.append(
+                f"default_style: {self.default_style!r} is not a style{did_you_mean(self.default_style, first)} "
+                f"(styles: {', '.join(first)})"
+            )
+        return problems
+
+    def _hotkey_problems(self) -> list[str]:
+        problems: list[str] = []
+        seen: dict[HotkeySignature, HotkeyBinding] = {}
+        for binding in self.hotkey_bindings():
+            signature = hotkey_signature(binding.hotkey)
+            other = seen.setdefault(signature, binding)
+            if other is not binding:
+                problems.append(
+                    f"{binding.field}: {binding.hotkey!r} is already bound by {other.field} ({other.hotkey!r}); "
+                    "each hotkey may do one thing"
+                )
+        return problems
+
+    def _model_source_problems(self) -> list[str]:
+        problems = []
+        for where, component, spec, kind in self._model_specs():
+            try:
+                parse_source(spec)
+            except ValueError as exc:
+                problems.append(f"{where}: {exc}")
+                continue
+            try:
+                requirement(component, spec, kind)
+            except ValueError:
+                problems.append(
+                    f"{where}: {spec!r} names a Hugging Face repo but no file in it; expected "
+                    f"'owner/name/file.safetensors' or a local path"
+                )
+        return problems
+
+    def _model_specs(self) -> list[tuple[str, str, str, str | None]]:
+        """(field path, component, spec, kind) of every model source in [models] and the styles."""
+        m = self.models
+        specs: list[tuple[str, str, str, str | None]] = [
+            ("models.base", "base", m.base, None),
+            ("models.vae", "vae", m.vae, None),
+            ("models.live2diff", "live2diff", m.live2diff, None),
+            ("models.depth", "depth", m.depth, None),
+        ]
+        if not means_none(m.lcm_lora):
+            specs.append(("models.lcm_lora", "lcm_lora", m.lcm_lora, None))
+        if m.style_checkpoint:
+            specs.append(("models.style_checkpoint", "style", m.style_checkpoint, None))
+        specs += [(f"models.loras[{j}].path", f"lora:{j}", lora.path, "lora") for j, lora in enumerate(m.loras)]
+        for i, style in enumerate(self.styles):
+            if style.base is not None:
+                specs.append((f"styles[{i}].base", "base", style.base, None))
+            if style.style_checkpoint is not None and not means_none(style.style_checkpoint):
+                specs.append((f"styles[{i}].style_checkpoint", "style", style.style_checkpoint, None))
+            for j, lora in enumerate(style.loras or []):
+                specs.append((f"styles[{i}].loras[{j}].path", f"lora:{j}", lora.path, "lora"))
+        return specs
+
+    # --- what the rest of the program reads ----------------------------------------------------
+
+    def style(self, name: str | None = None) -> StyleSection:
+        wanted = name or self.default_style or self.styles[0].name
+        for style in self.styles:
+            if style.name == wanted:
+                return style
+        raise KeyError(f"no style named {wanted!r}; styles: {[s.name for s in self.styles]}")
+
+    def t_index_list(self, style: StyleSection | None = None) -> tuple[int, ...]:
+        """The style's denoising steps: its t_index_list, else its strength mapped, else the engine's."""
+        style = style or self.style()
+        if style.t_index_list is not None:
+            return tuple(style.t_index_list)
+        if style.strength is not None:
+            return tuple(strength_to_t_index_list(style.strength, len(self.engine.t_index_list)))
+        return tuple(self.engine.t_index_list)
+
+    def stream_config(self, style: StyleSection | None = None) -> StreamConfig:
+        style = style or self.style()
+        e = self.engine
+        return StreamConfig(
+            height=e.height,
+            width=e.width,
+            t_index_list=self.t_index_list(style),
+            causal=CausalWindow(window=e.window, warmup=e.warmup),
+            seed=style.seed,
+            noise_mode=style.noise_mode,
+            clip_skip=e.clip_skip,
+            prompt_template=style.prompt_template,
+        )
+
+    def models_for(self, style: StyleSection | None = None) -> ModelsSection:
+        """[models] with the style's base / style_checkpoint / loras overrides applied (for load_style)."""
+        style = style or self.style()
+        update: dict[str, Any] = {}
+        if style.base is not None:
+            update["base"] = style.base
+        if style.style_checkpoint is not None:
+            update["style_checkpoint"] = None if means_none(style.style_checkpoint) else style.style_checkpoint
+        if style.loras is not None:
+            update["loras"] = [lora.model_copy() for lora in style.loras]
+        return self.models.model_copy(update=update)
+
+    def hotkey_bindings(self) -> list[HotkeyBinding]:
+        """Every hotkey set in the profile: the styles' (action "style") then the actions'."""
+        bindings = [
+            HotkeyBinding(s.hotkey, "style", s.name, f"styles[{i}].hotkey")
+            for i, s in enumerate(self.styles)
+            if s.hotkey is not None
+        ]
+        for action in HOTKEY_ACTIONS:
+            hotkey = getattr(self.hotkeys, action)
+            if hotkey is not None:
+                bindings.append(HotkeyBinding(hotkey, action, None, f"hotkeys.{action}"))
+        return bindings
