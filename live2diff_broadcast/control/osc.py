@@ -29,7 +29,6 @@ up with thousands of packets a second.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import threading
@@ -40,6 +39,7 @@ from typing import Any
 
 from .actions import Action, ActionResult, BlendStyles, SelectStyle, SetLoraWeight, TogglePassthrough
 from .bus import ControlBus
+from .guard import is_loopback
 from .osc_packet import OscRefused, decode
 from .protocol import CommandError, unit_number
 from .throttle import ThrottledLog
@@ -121,7 +121,7 @@ class OscControl:
             pass
         sock.settimeout(POLL_S)
         self._sock, self.port = sock, int(sock.getsockname()[1])
-        if not _loopback(self.host):
+        if not is_loopback(self.host):
             logger.warning("OSC control listens on %s:%d, reachable from the NETWORK with no authentication: "
                            "anyone there can change styles; use 127.0.0.1 unless you need it", self.host, self.port)
         self._stop.clear()
@@ -203,11 +203,3 @@ def _control_key(action: Action) -> Hashable:
         return ("lora", action.name)
     return type(action).__name__
 
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
