@@ -64,6 +64,7 @@ from .messages import (
 )
 from .parent_watch import watch_parent
 from .recorder import Recorder
+from .shm_sweep import release_orphaned
 from .transport import ControlChannel, FrameRing, RingFrame
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ def engine_main(spec: EngineSpec, conn: Connection) -> None:
     def orphaned() -> None:  # the show died without unlinking its rings: nobody else will
         in_ring.unlink_orphaned()
         out_ring.unlink_orphaned()
+        release_orphaned(spec.input.name.rsplit("-", 1)[0])  # and its ring lock, which the kernel freed
 
     watch_parent(orphaned)
     loop = _EngineLoop(spec, channel, in_ring, out_ring)
