@@ -11,8 +11,10 @@ from each response until the next head. While waiting:
 
 * it must complete a head within ``head_deadline_s`` or it is closed;
 * at most ``limit`` connections wait at once; a new one beyond that closes the OLDEST waiting
-  one. A real client sends its head the moment it connects, so it is the newest waiter, and stops
-  waiting before it could be evicted; an attacker's idle sockets are the old ones.
+  one that has no bytes queued in the kernel (``FIONREAD``). A real client sends its head the
+  moment it connects: its bytes are queued before the event loop gets to read them, so even an
+  attacker that re-opens connections as fast as they are closed (the loop accepts many per turn)
+  evicts its own silent sockets, not the client that has spoken.
 
 So a flood of idle sockets keeps at most ``limit`` of them open and the dock, ``control`` and
 Stream Deck keep their answers. Connections that are busy (a request in flight, a WebSocket) are
@@ -21,8 +23,10 @@ never evicted; the app bounds those itself (``app.py``: bodies, WebSockets waiti
 
 from __future__ import annotations
 
+import array
 import asyncio
 import logging
+import sys
 from collections import OrderedDict
 from typing import Any
 
@@ -32,6 +36,24 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from .throttle import ThrottledLog
 
 logger = logging.getLogger(__name__)
+
+if sys.platform == "win32":
+
+    def _queued_bytes(fd: int) -> int:
+        return 0  # no FIONREAD through fcntl: the oldest waiter is evicted
+
+else:
+    import fcntl
+    import termios
+
+    def _queued_bytes(fd: int) -> int:
+        """Bytes the kernel holds for socket ``fd`` that nobody has read yet (0 if it cannot tell)."""
+        count = array.array("i", [0])
+        try:
+            fcntl.ioctl(fd, termios.FIONREAD, count)
+        except OSError:
+            return 0
+        return int(count[0])
 
 
 class WaitingConnections:
@@ -49,11 +71,13 @@ class WaitingConnections:
     def add(self, conn: BoundedH11Protocol) -> None:
         self._waiting[id(conn)] = conn
         while len(self._waiting) > self.limit:
-            _, oldest = self._waiting.popitem(last=False)
+            victim = next((c for c in self._waiting.values() if c.queued_bytes() == 0), None)
+            victim = victim or next(iter(self._waiting.values()))  # all have spoken: the oldest
+            self._waiting.pop(id(victim))
             self.evicted += 1
             self.log.warning("evicted", "control port: more than %d connections without a request; closed the "
-                             "oldest (%d so far)", self.limit, self.evicted)
-            oldest.drop()
+                             "oldest silent one (%d so far)", self.limit, self.evicted)
+            victim.drop()
 
     def discard(self, conn: BoundedH11Protocol) -> None:
         self._waiting.pop(id(conn), None)
@@ -96,6 +120,11 @@ class BoundedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._busy()
         super().connection_lost(exc)
+
+    def queued_bytes(self) -> int:
+        """Bytes of a request already in the kernel for this connection (its head, about to be read)."""
+        sock = self.transport.get_extra_info("socket")
+        return 0 if sock is None else _queued_bytes(sock.fileno())
 
     def drop(self) -> None:
         """Close now (evicted, or its deadline passed)."""

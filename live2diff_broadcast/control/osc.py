@@ -18,13 +18,15 @@ bundles); malformed, oversized, deeply nested, non-UTF-8 and future-dated packet
 addresses and wrong arguments are dropped with one throttled log line per kind.
 
 Last command wins under a flood, by construction: the kernel queues a socket's datagrams in
-arrival order and the one reader takes them in that order; it drains what is waiting (up to
-``MAX_BATCH``), keeps per control (style, blend, passthrough, each LoRA) only the latest message,
-and posts the survivors in the order of their last arrival. The bus drops its oldest action when
-full, never the newest, and the supervisor folds style requests so the last one wins. UDP itself
-can drop a datagram when the socket's receive buffer overflows; the buffer is raised to
-``RECEIVE_BUFFER`` (as far as the OS allows) and the reader does little per datagram, so it keeps
-up with thousands of packets a second.
+arrival order and the one reader takes them in that order. Per control (style, blend,
+passthrough, each LoRA) at most ONE action of ours is on the bus at a time: a newer message for a
+control whose action the show has not taken yet replaces the waiting one here (a mailbox per
+control, latest value wins), and is posted the moment the show resolves the one before. So the
+last message for each control is always the last one the show applies, and a flood of thousands
+of packets a second puts a handful of actions on the bus (which never has to drop one) instead
+of thousands. UDP itself can drop a datagram when the socket's receive buffer overflows; the
+buffer is raised to ``RECEIVE_BUFFER`` (as far as the OS allows) and the reader does little per
+datagram, so it keeps up with thousands of packets a second.
 """
 
 from __future__ import annotations
@@ -105,6 +107,9 @@ class OscControl:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._mailbox = threading.Lock()
+        self._posted: set[Hashable] = set()  # controls with an action on the bus, not yet resolved by the show
+        self._waiting: dict[Hashable, Action] = {}  # the latest action per such control, posted when it resolves
 
     def start(self) -> None:
         """Bind and serve (OSError with the address if it cannot bind)."""
@@ -147,8 +152,7 @@ class OscControl:
                 self._handle(batch)
 
     def _handle(self, batch: list[tuple[bytes, str]]) -> None:
-        """Decode a batch of datagrams (arrival order); post the latest action per control, in order."""
-        latest: dict[Hashable, Action] = {}
+        """Decode a batch of datagrams (arrival order); offer each action to its control's mailbox."""
         for data, peer in batch:
             try:
                 messages = decode(data)
@@ -162,16 +166,32 @@ class OscControl:
                 except CommandError as exc:
                     self.log.error("command", "OSC: %s; message ignored", exc)
                     continue
-                key = _control_key(action)
-                latest.pop(key, None)  # re-inserted: the order is that of each control's last message
-                latest[key] = action
-        for action in latest.values():
-            self.bus.post(action).add_done_callback(self._report)
+                self._offer(_control_key(action), action)
 
-    def _report(self, future: Future[ActionResult]) -> None:
+    # --- one action per control on the bus -------------------------------------------------------
+
+    def _offer(self, key: Hashable, action: Action) -> None:
+        with self._mailbox:
+            if key in self._posted:
+                self._waiting[key] = action  # supersedes any waiting one: the latest value wins
+                return
+            self._posted.add(key)
+        self._post(key, action)
+
+    def _post(self, key: Hashable, action: Action) -> None:
+        self.bus.post(action).add_done_callback(lambda future: self._resolved(key, future))
+
+    def _resolved(self, key: Hashable, future: Future[ActionResult]) -> None:
+        """The show took (or the bus dropped) this control's action: post the latest one that waited, if any."""
         result = future.result()
         if not result.ok:
             self.log.error("refused", "OSC command refused: %s", result.message)
+        with self._mailbox:
+            action = self._waiting.pop(key, None)
+            if action is None:
+                self._posted.discard(key)
+                return
+        self._post(key, action)
 
 
 def _receive_batch(sock: socket.socket) -> list[tuple[bytes, str]]:
