@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from live2diff_broadcast.media.frames import Frame
+from live2diff_broadcast.media.opencv_log import quiet_opencv
 from live2diff_broadcast.plugin_api import EndOfStream, PluginError, PluginSettings, Source
 
 from ._pacing import Pacer
@@ -40,6 +41,7 @@ class FileSource(Source):
         path = self.settings.path
         if not path.is_file():
             raise PluginError(f"source 'file': setting 'path': {str(path)!r} is not a file")
+        quiet_opencv()  # a file OpenCV cannot read is our PluginError below, not its WARN lines
         self._capture = cv2.VideoCapture(str(path))
         if not self._capture.isOpened():
             raise PluginError(f"source 'file': setting 'path': OpenCV cannot decode {str(path)!r} as a video")

@@ -42,7 +42,7 @@ from live2diff_broadcast.engine.components import (  # noqa: E402
     tiny_components,
 )
 from live2diff_broadcast.engine.config import StreamConfig  # noqa: E402
-from live2diff_broadcast.engine.recompute import WindowRecomputeStream  # noqa: E402
+from live2diff_broadcast.engine.recompute import recompute_stream  # noqa: E402
 from live2diff_broadcast.engine.stream import Live2DiffStream  # noqa: E402
 
 PRESETS = {"tiny": tiny_components, "small": small_random_components, "sd15": sd15_random_components}
@@ -220,7 +220,7 @@ def main() -> int:
             for kind in kinds:
                 components: Live2DiffComponents = copy.deepcopy(master)
                 if kind == "no-cache":
-                    stream: Live2DiffStream = WindowRecomputeStream(components, config, device, dtype)
+                    stream: Live2DiffStream = recompute_stream(components, config, device, dtype)
                     stream.set_prompt("benchmark")
                     active, reason = "eager", None
                 else:

@@ -1,7 +1,7 @@
 """Depth model and TAESD on onnxruntime, behind the same calls as the PyTorch ones.
 
-``OrtDepthEstimator`` keeps DPTDepthEstimator's pre/post-processing (letterbox, resize,
-per-frame normalisation) in torch and runs only the network in onnxruntime; ``OrtLatentCodec``
+``OrtDepthEstimator`` keeps DPTDepthEstimator's pre/post-processing (squash or letterbox, resize,
+normalisation: ``engine/depth.py``'s ``estimate``) in torch and runs only the network in onnxruntime; ``OrtLatentCodec``
 has LatentCodec's encode/decode. Shapes are static: each session serves one batch and size.
 """
 
@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from ..engine.depth import letterbox_square, normalise_per_frame
+from ..engine.config import DepthResize
+from ..engine.depth import RawDepth, estimate
 from .ort_session import bind, make_session
 
 
@@ -49,7 +49,7 @@ class OrtModel:
 
 
 class OrtDepthEstimator:
-    """Same contract as DPTDepthEstimator: (B, 3, H, W) in [0, 1] -> (B, 1, H, W) in [0, 1]."""
+    """Same contract as DPTDepthEstimator (``raw`` / ``__call__``), the network on onnxruntime."""
 
     def __init__(
         self,
@@ -68,14 +68,12 @@ class OrtDepthEstimator:
         return cls(OrtModel(make_session(path, device, prefer_tensorrt), dtype), input_size)
 
     @torch.no_grad()
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        _, _, h, w = images.shape
-        square, (top, left) = letterbox_square(images)  # (B, 3, S, S)
-        size = square.shape[-1]
-        x = F.interpolate(square, size=(self.input_size, self.input_size), mode="bicubic", align_corners=False).clamp(0, 1)
-        depth = self.model((x - self.mean.to(x)) / self.std.to(x))  # (B, s, s)
-        depth = F.interpolate(depth[:, None].to(images.dtype), size=(size, size), mode="bicubic", align_corners=False)
-        return normalise_per_frame(depth[:, :, top : top + h, left : left + w])  # (B, 1, H, W)
+    def raw(self, images: torch.Tensor, resize: DepthResize = "squash") -> RawDepth:
+        return estimate(images, self.model, self.input_size, resize, self.mean, self.std)
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor, resize: DepthResize = "squash") -> torch.Tensor:
+        return self.raw(images, resize).normalised()
 
 
 class OrtLatentCodec:

@@ -1,11 +1,13 @@
 """``check PROFILE``: is the show profile valid, and is every model it names here?
 
-Validates the profile (schema, hotkeys, plugin settings), then, per style and component, says
+Validates the profile (schema, hotkeys, plugin settings), shows what each style runs (steps,
+CLIP text layer, depth preprocessing: ``style_summary.py``), then, per style and component, says
 which referenced models are present (a local file / folder, or in the Hugging Face cache) and how
 to fetch the missing ones. Presence comes from the weights store (``ModelStore.locate``), the
 same lookup the engine uses when it loads, so "present" here means the engine will find it.
 
-Exit codes: 0 valid and every model present; 1 valid but models missing; 2 invalid profile.
+Exit codes: 0 valid and every model present; 1 valid but models missing; 2 invalid profile (also a
+``clip_skip`` beyond the layers of the text encoder on disk).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..config import Profile, ProfileError, StyleSection, load_profile
 from ..weights.manifest import profile_requirements
 from ..weights.requirements import Requirement
 from ..weights.store import Located, Missing, ModelStore
+from .style_summary import style_run
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +58,13 @@ def run(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(exc)
         return EXIT_INVALID
-    _print_summary(args.profile, profile)
-    if profile.models.preset == "tiny":
+    store = None if profile.models.preset == "tiny" else ModelStore()
+    if not _print_summary(args.profile, profile, store):
+        return EXIT_INVALID
+    if store is None:
         print("models: preset 'tiny' (random weights, built in memory): no model files needed")
         return EXIT_OK
     # 2. every style's models, located once each (styles share most of them)
-    store = ModelStore()
     print(f"Hugging Face cache: {store.cache_dir}{'  (offline)' if store.offline else ''}")
     per_style = {style.name: style_components(profile, style, store) for style in profile.styles}
     shared = _shared_keys(list(per_style.values()))
@@ -143,17 +147,26 @@ def _print_status(status: ComponentStatus) -> None:
         print(f"           {fetch_hint(status, result)}")
 
 
-def _print_summary(path: Path, profile: Profile) -> None:
+def _print_summary(path: Path, profile: Profile, store: ModelStore | None) -> bool:
+    """The profile at a glance, each style with what it runs; False when a style cannot run (said why)."""
     default = profile.style().name
     styles = ", ".join(s.name + (" (default)" if s.name == default else "") for s in profile.styles)
     print(f"{path}: valid profile {profile.name!r}: {len(profile.styles)} style(s): {styles}")
     print(f"source {profile.source.plugin}, sink {profile.sink.plugin}, engine {profile.engine.width}x"
           f"{profile.engine.height}, steps {list(profile.engine.t_index_list)}")
+    problems = []
     for style in profile.styles:
-        print(f"  - {style.name}: t_index_list {list(profile.t_index_list(style))}, seed {style.seed}, "
-              f"prompt {style.prompt_template.format(style.prompt)!r}")
+        print(f"  - {style.name}: seed {style.seed}, prompt {style.prompt_template.format(style.prompt)!r}")
+        run = style_run(profile, style, store)
+        for line in run.lines():
+            print(f"      {line}")
+        if run.problem:
+            problems.append(run.problem)
     bindings = profile.hotkey_bindings()
     if bindings:
         print("hotkeys: " + ", ".join(
             f"{b.hotkey} -> {b.action + ' ' + repr(b.style) if b.style else b.action}" for b in bindings
         ))
+    for problem in problems:
+        print(f"{path}: invalid for these models: {problem}")
+    return not problems

@@ -1,7 +1,8 @@
 """``convert``: turn checkpoints into fast, safe files once (``.safetensors`` / a transformers folder).
 
 * ``convert live2diff live2diff.ckpt live2diff.safetensors``: the official checkpoint, checked key by key
-  and renamed to diffusers MotionAdapter + depth adapter names; later loads skip the conversion.
+  and renamed to diffusers MotionAdapter + depth adapter names (its positional tables and any spatial
+  UNet weights kept); later loads skip the conversion.
 * ``convert midas dpt_hybrid_384.pt OUT_DIR``: MiDaS' original DPT-Hybrid to a transformers folder.
 * ``convert pickle IN.ckpt OUT.safetensors``: any tensor pickle (a style checkpoint, a LoRA) re-saved.
 """

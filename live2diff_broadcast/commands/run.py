@@ -24,7 +24,7 @@ from ..control.server import DEFAULT_HOST, DEFAULT_PORT, ControlServer
 from ..control.terminal import TerminalControl
 from ..plugin_api import PluginError, PluginRegistry, Sink, Source, discover_plugins
 from ..runtime.supervisor import Supervisor, SupervisorOptions
-from ..runtime.telemetry import Telemetry
+from ..runtime.telemetry import STALE_FRAMES_NOTE, Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     snap = telemetry.snapshot()
     print(
         f"done: {snap.frames_in} frames in, {snap.frames_out} out ({snap.passthrough_frames} passthrough), "
-        f"dropped in {snap.dropped_input} out {snap.dropped_output}, engine restarts {snap.engine_restarts}, "
+        f"stale frames skipped (by design: the newest frame wins) in {snap.dropped_input} out {snap.dropped_output}, "
+        f"engine restarts {snap.engine_restarts}, "
         f"source reconnects {snap.source_reconnects}"
     )
     return 0
@@ -172,7 +173,10 @@ def _start_controls(
         except OSError as exc:
             logger.error("%s; the other controls still work", exc)
     if supervisor.profile.obs.enabled and not args.no_obs:
-        started.append(start_obs_bridge(supervisor))
+        started.append(start_obs_bridge(
+            bus, lambda: supervisor.profile.obs,
+            current_style=lambda: supervisor.telemetry.snapshot().style or supervisor.style,
+        ))
     return started
 
 
@@ -195,6 +199,7 @@ def _status_loop(telemetry: Telemetry, stop: threading.Event, interval: float) -
     """One live status line on stderr: rewritten in place on a terminal, a line per 5 s otherwise."""
     tty = sys.stderr.isatty()
     every = interval if tty else max(interval, 5.0)
+    logger.info("status line: %s", STALE_FRAMES_NOTE)
     while not stop.wait(every):
         line = telemetry.snapshot().status_line()
         if tty:

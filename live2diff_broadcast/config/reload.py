@@ -12,7 +12,7 @@
 
 * ``styles_added`` / ``styles_removed``;
 * per style, by its effective settings: ``styles_prompt_changed`` (prompt, negative_prompt,
-  prompt_template: re-encode the text, re-warm), ``styles_stream_changed`` (effective
+  prompt_template, effective clip_skip: re-encode the text, re-warm), ``styles_stream_changed`` (effective
   t_index_list from strength / t_index_list / engine, seed, noise_mode: reconfigure in place),
   ``styles_models_changed`` (effective base / style checkpoint / LoRAs / motion / LCM weights:
   ``weights.loader.load_style`` with ``new.models_for(style)``), ``styles_hotkey_changed``;
@@ -114,7 +114,10 @@ def diff_profiles(old: Profile, new: Profile) -> ProfileChanges:
     prompt, stream, models, hotkey = [], [], [], []
     for name in (n for n in new_styles if n in old_styles):
         a, b = old_styles[name], new_styles[name]
-        if fields := _changed(a, b, _PROMPT_FIELDS):
+        fields = _changed(a, b, _PROMPT_FIELDS)
+        if old.clip_skip(a) != new.clip_skip(b):
+            fields.append(f"clip_skip {old.clip_skip(a)} -> {new.clip_skip(b)}")
+        if fields:
             prompt.append(name)
             details.append(f"style {name!r}: {', '.join(fields)} changed (re-encode the prompt)")
         stream_fields = _changed(a, b, _STREAM_FIELDS)

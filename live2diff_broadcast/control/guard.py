@@ -22,10 +22,10 @@ anyone on the network, can connect to the port. So:
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from ..config.addresses import is_loopback
 from .token import same_token
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -36,17 +36,6 @@ WILDCARDS = ("", "0.0.0.0", "::")
 class Refusal:
     status: int
     reason: str
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and "localhost" (brackets allowed)."""
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def allowed_hosts(bind_host: str, port: int, extra: Iterable[str] = ()) -> frozenset[str]:
@@ -66,7 +55,7 @@ def check_origin(headers: Mapping[str, str], hosts: frozenset[str], peer: str | 
     if host not in hosts:
         return Refusal(403, f"Host {host or '(none)'!r} is not this control server (expected one of "
                             f"{', '.join(sorted(hosts))}); refused (DNS rebinding protection)")
-    if peer is not None and not is_loopback(peer) and is_loopback(host.rsplit(":", 1)[0]):
+    if peer is not None and not is_loopback(peer) and is_loopback(host.rsplit(":", 1)[0].strip("[]")):
         return Refusal(403, f"Host {host!r} from {peer}: a loopback name from another machine is a spoofed Host; "
                             "use the name in control.allowed_hosts")
     origin = headers.get("origin")

@@ -17,15 +17,12 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config.obs import PASSTHROUGH, PASSWORD_ENV, ObsSection
-from ..runtime.backoff import Backoff
+from ..media.backoff import Backoff
 from .actions import Event, SelectStyle, StyleApplied, TogglePassthrough
 from .bus import ControlBus
-
-if TYPE_CHECKING:
-    from ..runtime.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -231,13 +228,9 @@ class ObsBridge:
                                "name, or unset [obs] text_source", s.text_source, exc)
 
 
-def start_obs_bridge(supervisor: Supervisor) -> ObsBridge:
-    """The bridge for ``run``: the live profile's [obs], the password from the environment."""
-    bridge = ObsBridge(
-        supervisor.controls,
-        lambda: supervisor.profile.obs,  # a saved profile's new scene table applies at the next scene change
-        password=os.environ.get(PASSWORD_ENV, ""),
-        current_style=lambda: supervisor.telemetry.snapshot().style or supervisor.style,
-    )
+def start_obs_bridge(bus: ControlBus, settings: Callable[[], ObsSection], current_style: Callable[[], str]) -> ObsBridge:
+    """The bridge for ``run``: ``settings`` reads the live profile's [obs] (a saved profile's new scene
+    table applies at the next scene change), the password comes from the environment."""
+    bridge = ObsBridge(bus, settings, password=os.environ.get(PASSWORD_ENV, ""), current_style=current_style)
     bridge.start()
     return bridge

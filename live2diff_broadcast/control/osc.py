@@ -39,9 +39,9 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from typing import Any
 
+from ..config.addresses import is_loopback
 from .actions import Action, ActionResult, BlendStyles, SelectStyle, SetLoraWeight, TogglePassthrough
 from .bus import ControlBus
-from .guard import is_loopback
 from .osc_packet import OscRefused, decode
 from .protocol import CommandError, unit_number
 from .throttle import ThrottledLog

@@ -36,10 +36,11 @@ from typing import Any
 
 import uvicorn
 
+from ..config.addresses import is_loopback
 from .app import ControlApp
 from .bounded_http import WaitingConnections, protocol_class
 from .bus import ControlBus
-from .guard import WILDCARDS, allowed_hosts, is_loopback
+from .guard import WILDCARDS, allowed_hosts
 from .limits import MAX_HEAD, WS_MAX_MESSAGE
 from .token import dock_url, load_or_create, new_token, remove_token, write_token
 

@@ -4,8 +4,9 @@
     space passthrough on/off                           r       re-warm the current style
     q     quit (like Ctrl+C)                           ?       show these keys
 
-Active only when stdin is a TTY. The terminal is put in cbreak mode (keys arrive one by one, not
-echoed; Ctrl+C still interrupts) and restored on ``stop()``, whatever happened.
+Active only when stdin is a TTY. On POSIX the terminal is put in cbreak mode (keys arrive one by
+one, not echoed; Ctrl+C still interrupts) and restored on ``stop()``, whatever happened. On Windows
+keys are read with ``msvcrt`` (the console needs no mode change; untested here, no Windows machine).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from typing import Any
 
 from .actions import Action, NextStyle, PreviousStyle, Quit, Rewarm, SelectStyle, TogglePassthrough
 from .bus import ControlBus
+
+if sys.platform != "win32":  # the POSIX terminal modules (mypy --platform win32 checks the other branch)
+    import termios
+    import tty
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +69,7 @@ class TerminalControl:
         if self.fd < 0 or not os.isatty(self.fd):
             logger.debug("stdin is not a terminal: terminal keys off")
             return False
-        try:
-            import termios
-            import tty
-        except ImportError:  # Windows
+        if sys.platform == "win32":
             self._thread = threading.Thread(target=self._loop_windows, name="terminal-keys", daemon=True)
         else:
             self._saved = termios.tcgetattr(self.fd)
@@ -86,9 +88,7 @@ class TerminalControl:
 
     def _restore(self) -> None:
         saved, self._saved = self._saved, None
-        if saved is not None:
-            import termios
-
+        if saved is not None and sys.platform != "win32":
             try:
                 termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
             except termios.error as exc:
@@ -116,11 +116,12 @@ class TerminalControl:
             self._restore()
 
     def _loop_windows(self) -> None:
-        import msvcrt  # type: ignore[import-not-found,unused-ignore]
+        if sys.platform == "win32":
+            import msvcrt
 
-        while not self._stop.wait(0.05):
-            while msvcrt.kbhit():  # type: ignore[attr-defined,unused-ignore]
-                self._key(msvcrt.getwch())  # type: ignore[attr-defined,unused-ignore]
+            while not self._stop.wait(0.05):
+                while msvcrt.kbhit():
+                    self._key(msvcrt.getwch())
 
 
 def _stdin_fd() -> int:

@@ -90,16 +90,15 @@ def check_blendable(a: StreamConfig, b: StreamConfig) -> None:
 
 
 class BlendedNoise:
-    """``noise(frame, step)`` of a blend: the slerp of both ends' deterministic noise at ``t``."""
+    """``noise(frame, step)`` of a blend strictly between its ends: the slerp of both ends' deterministic
+    noise at ``t`` in (0, 1) (at 0 or 1 ``blend_point`` uses that end's own NoiseSource)."""
 
     def __init__(self, a: NoiseSource, b: NoiseSource, t: float) -> None:
-        self.a, self.b, self.t = a, b, check_position(t)
+        if not 0.0 < t < 1.0:
+            raise ValueError(f"a blended noise lies strictly between its ends, t in (0, 1), got {t!r}")
+        self.a, self.b, self.t = a, b, t
 
     def __call__(self, frame: int, step: int) -> torch.Tensor:
-        if self.t == 0.0:
-            return self.a(frame, step)
-        if self.t == 1.0:
-            return self.b(frame, step)
         return slerp(self.a(frame, step).flatten(), self.b(frame, step).flatten(), self.t).view(self.a.shape)
 
 

@@ -71,3 +71,19 @@ class CausalUNet:
 
 # Builds an accelerated runner on a CausalUNet's graph, state and cache, for frames of (H, W) pixels.
 RunnerFactory = Callable[[CausalUNet, tuple[int, int]], StreamRunner]
+
+
+class SequentialUNet(Protocol):
+    """The warmup call and the one-frame stream call of the sequential path, with ``CausalUNet``'s
+    signatures and its ``state`` saying which step (and frame) each call is. ``CausalUNet`` itself
+    (through the KV cache) or a baseline that recomputes the window instead (``engine/recompute.py``)."""
+
+    def warmup(self, latents: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor, depth: torch.Tensor) -> torch.Tensor: ...
+
+    def __call__(
+        self, latents: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor, depth: torch.Tensor
+    ) -> torch.Tensor: ...
+
+
+# Builds the sequential calls on a stream's CausalUNet (its UNet and state); called again when the steps change.
+SequentialFactory = Callable[[CausalUNet], SequentialUNet]

@@ -12,6 +12,7 @@ from diffusers import AutoencoderTiny, LCMScheduler, MotionAdapter, UNet2DCondit
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, DPTConfig, DPTForDepthEstimation
 
 from .depth import DepthEstimator, DPTDepthEstimator
+from .diffusers_log import no_empty_fp32_warning
 from .scheduler import live2diff_scheduler
 from .unet import DepthAdapter, Live2DiffUNet, build_motion_unet
 
@@ -45,11 +46,13 @@ class Live2DiffComponents:
     loras: LoraFaderBank | None = None  # the style LoRAs' live faders (None: none loaded)
 
     def to(self, device: torch.device | str, dtype: torch.dtype) -> Live2DiffComponents:
-        for module in (self.unet, self.vae, self.text_encoder):
-            module.to(device=device, dtype=dtype)
-        if isinstance(self.depth, DPTDepthEstimator):
-            self.depth.model.to(device=device, dtype=dtype)
+        with no_empty_fp32_warning():  # diffusers' false alarm on every cast (diffusers_log.py)
+            for module in (self.unet, self.vae, self.text_encoder):
+                module.to(device=device, dtype=dtype)
+            if isinstance(self.depth, DPTDepthEstimator):
+                self.depth.model.to(device=device, dtype=dtype)
         return self
+
 
 
 def tiny_tokenizer(max_length: int = 16) -> CLIPTokenizer:
@@ -188,10 +191,13 @@ def small_random_components(seed: int = 0) -> Live2DiffComponents:
     )
 
 
+TINY_TEXT_LAYERS = 3  # the tiny presets' CLIP encoder layers (clip_skip 1..3)
+
+
 def _tiny_text_encoder(hidden: int) -> CLIPTextModel:
     return CLIPTextModel(
         CLIPTextConfig(
-            vocab_size=64, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=3,
+            vocab_size=64, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=TINY_TEXT_LAYERS,
             num_attention_heads=2, max_position_embeddings=16, projection_dim=hidden,
             bos_token_id=0, eos_token_id=1, pad_token_id=1,
         )

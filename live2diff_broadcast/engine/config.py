@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 NoiseMode = Literal["per_frame", "fixed"]
+# Depth prior preprocessing (engine/depth.py). The defaults are the authors' (open-mmlab/Live2Diff,
+# ``StreamAnimateDiffusionDepth.encode_depth``): squash the frame to the depth model's square input
+# with bilinear interpolation, and normalise the warmup frames' depth with one min/max over them all.
+DepthResize = Literal["squash", "letterbox"]
+DepthNormalise = Literal["warmup_joint", "per_frame"]
 
 # The LCM schedule the reference uses: t_index i over a 50-step schedule -> timestep 999 - 20 i.
 DEFAULT_NUM_SCHEDULE_STEPS = 50
@@ -52,8 +57,10 @@ class StreamConfig:
     causal: CausalWindow = field(default_factory=CausalWindow)
     seed: int = 42
     noise_mode: NoiseMode = "per_frame"  # "fixed": the same noise for every frame (StreamDiffusion's choice)
-    clip_skip: int = 2  # A1111 convention: 1 = last CLIP layer, 2 = penultimate (every Live2Diff style)
+    clip_skip: int = 2  # CLIP layer from the end (A1111 / civitai): 1 = last, 2 = penultimate (engine/text.py)
     prompt_template: str = "{}"
+    depth_resize: DepthResize = "squash"  # "letterbox": pad to a square instead of distorting (engine/depth.py)
+    depth_normalise: DepthNormalise = "warmup_joint"  # "per_frame": warmup frames normalised one by one too
 
     def __post_init__(self) -> None:
         if len(self.t_index_list) < 1:

@@ -73,10 +73,6 @@ class TemporalKVCache:
     def nbytes(self) -> int:
         return sum(layer.nbytes for layer in self.layers)
 
-    @property
-    def allocated(self) -> bool:
-        return all(layer.k is not None for layer in self.layers)
-
     def tensors(self) -> list[torch.Tensor]:
         """Every layer's K then V, (n_steps, HW, heads, W + 1, d) each: the graph's cache inputs."""
         return [t for layer in self.layers for t in layer.tensors()]

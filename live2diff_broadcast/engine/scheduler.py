@@ -2,9 +2,13 @@
 
 Coefficients come from diffusers' LCMScheduler (its alphas and boundary-condition scalings);
 the update itself is written out so a batch of rows at different steps runs in one go.
+``StreamSchedule.sample`` is the one step-by-step loop (noise, UNet, consistency output, re-noise)
+every sequential caller runs: the warmup, the sequential stream and the window-recompute baseline.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from diffusers import LCMScheduler
@@ -52,8 +56,8 @@ class StreamSchedule:
         self.timesteps = timesteps.to(device)  # (n,)
         self.sqrt_alpha = col(alphas.sqrt())
         self.sqrt_one_minus_alpha = col((1 - alphas).sqrt())
-        self.c_skip = col(torch.tensor([float(c) for c in c_skip]))
-        self.c_out = col(torch.tensor([float(c) for c in c_out]))
+        self.c_skip = col(torch.tensor([float(c) for c in c_skip], dtype=torch.float64))  # not float32-rounded
+        self.c_out = col(torch.tensor([float(c) for c in c_out], dtype=torch.float64))
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, step: int | slice) -> torch.Tensor:
         """Noise clean latents to step ``step``'s level: sqrt(a) x0 + sqrt(1 - a) noise."""
@@ -63,3 +67,24 @@ class StreamSchedule:
         """LCM consistency output for latents at ``step`` (rows along dim 0 when a slice)."""
         x0 = (x_t - self.sqrt_one_minus_alpha[step] * eps) / self.sqrt_alpha[step]
         return self.c_out[step] * x0 + self.c_skip[step] * x_t
+
+    def sample(
+        self,
+        latents: torch.Tensor,
+        noise: Callable[[int], torch.Tensor],
+        eps: Callable[[int, torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        """LCM multistep sampling of clean ``latents`` through every step, one after another.
+
+        1. noise the latents to step 0's level with ``noise(0)``;
+        2. per step s: ``eps(s, x_t)`` (the UNet's noise prediction for x_t at step s), then the
+           consistency output; before the next step it is re-noised with ``noise(s + 1)``.
+        Returns the last step's output. ``latents``, ``noise(s)`` and ``eps(s, x)``: one shape,
+        (..., 4, h, w) (one frame, or the warmup frames along dim 0).
+        """
+        x = self.add_noise(latents, noise(0), 0)
+        for s in range(self.num_steps):
+            denoised = self.denoise(x, eps(s, x), s)
+            if s + 1 < self.num_steps:
+                x = self.add_noise(denoised, noise(s + 1), s + 1)
+        return denoised

@@ -3,7 +3,8 @@
 Per frame (``push``):
   1. depth prior and TAESD latents of the new frame;
   2. the first ``warmup`` frames are collected, then denoised together (bidirectional among
-     themselves); their K/V become the sinks of every step's cache; they are the first outputs;
+     themselves; their depth normalised jointly unless ``depth_normalise = "per_frame"``); their
+     K/V become the sinks of every step's cache; they are the first outputs;
   3. afterwards each frame enters the pipeline at the noisiest step: one UNet call denoises n
      rows, row s holding the frame that entered s calls ago at step s, each row reading and
      writing its own step's cache;
@@ -17,7 +18,10 @@ scratch slot. With ``pipelined=False`` each frame instead runs its n steps one a
 
 Every UNet call goes through ``CausalUNet`` with the stream's own attention state and KV cache.
 Pipelined calls go to ``runner``: that same eager ``CausalUNet`` unless ``accelerate`` attached a
-compiled / onnxruntime / TensorRT runner built on it; warmup and sequential calls always run eagerly.
+compiled / onnxruntime / TensorRT runner built on it; warmup and sequential calls always run eagerly,
+on ``sequential`` (the ``CausalUNet`` too, unless the stream was built with ``sequential_unet``: the
+window-recompute baseline of ``engine/recompute.py``). Warmup and sequential frames run the one
+denoising loop, ``StreamSchedule.sample``.
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ from dataclasses import dataclass
 import torch
 
 from .blend import BlendedNoise, BlendEnd, BlendPoint
-from .causal_unet import CausalUNet, RunnerFactory, StreamRunner
+from .causal_unet import CausalUNet, RunnerFactory, SequentialFactory, SequentialUNet, StreamRunner
 from .components import Live2DiffComponents
 from .config import StreamConfig
+from .depth import RawDepth
 from .kv_cache import TemporalAttentionState
 from .noise import NoiseSource
 from .scheduler import StreamSchedule
@@ -59,7 +64,8 @@ class StreamOutput:
 class _Encoded:
     frame: int  # global input index
     latent: torch.Tensor  # (4, h, w)
-    depth: torch.Tensor  # (4, h, w) clean depth latent
+    depth: torch.Tensor  # (4, h, w) clean depth latent, this frame's depth normalised on its own
+    raw_depth: RawDepth  # (1, 1, H, W) before normalisation: a warmup normalises its frames jointly
 
 
 class Live2DiffStream:
@@ -72,8 +78,14 @@ class Live2DiffStream:
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
         pipelined: bool = True,
+        sequential_unet: SequentialFactory | None = None,
     ) -> None:
+        """``sequential_unet``: builds the warmup and sequential calls on the stream's CausalUNet
+        (default: the CausalUNet itself, through the KV cache); needs ``pipelined=False``."""
+        if sequential_unet is not None and pipelined:
+            raise ValueError("a stream with its own sequential UNet calls (sequential_unet) must be built with pipelined=False")
         self.components, self.config, self.pipelined = components, config, pipelined
+        self.sequential_factory = sequential_unet
         self.device, self.dtype = torch.device(device), dtype
         self.codec = LatentCodec(components.vae)
         self.text_embeds: torch.Tensor | None = None  # (1, L, D)
@@ -100,6 +112,8 @@ class Live2DiffStream:
         self.state = TemporalAttentionState(config.causal, max_rows=n, device=self.device, dtype=self.dtype)
         self.unet = CausalUNet(self.components.unet, self.state, n)
         self.cache = self.unet.cache
+        factory = self.sequential_factory
+        self.sequential: SequentialUNet = self.unet if factory is None else factory(self.unet)
         self.runner: StreamRunner = self.unet
         if self.runner_factory is not None:  # the accelerated runner follows the new state and cache
             logger.info("denoising steps changed to %d: building a new stream runner for them", n)
@@ -126,10 +140,6 @@ class Live2DiffStream:
     def latency_frames(self) -> int:
         """Frames between an input and its output once streaming (n - 1 when pipelined)."""
         return self.config.num_steps - 1 if self.pipelined else 0
-
-    @property
-    def warming_up(self) -> bool:
-        return len(self.pending) > 0 or self.frames_seen == self.base
 
     def reconfigure(self, config: StreamConfig) -> None:
         """Apply a style's stream settings in place: seed, noise mode, prompt template, clip skip,
@@ -159,7 +169,8 @@ class Live2DiffStream:
                 f"resolution and window need a new engine: have {old.width}x{old.height} {old.causal}, "
                 f"got {config.width}x{config.height} {config.causal}"
             )
-        new = Live2DiffStream(components, config, device=self.device, dtype=self.dtype, pipelined=self.pipelined)
+        new = Live2DiffStream(components, config, device=self.device, dtype=self.dtype, pipelined=self.pipelined,
+                              sequential_unet=self.sequential_factory)
         new.frames_seen, new.base, new.last_emitted = self.frames_seen, self.base, self.last_emitted
         new.recent.extend(self.recent)
         new.timer.enabled = self.timer.enabled
@@ -217,7 +228,7 @@ class Live2DiffStream:
             self.pending.append(encoded)
             if len(self.pending) < self.config.causal.warmup:
                 return []
-            return self._emit(self._warmup(self.pending))
+            return self._emit(self._warmup(self._as_sinks(self.pending)))
         # 3-5. stream this frame
         if self.pipelined:
             return self._emit(self._stream_pipelined(local, encoded))
@@ -253,20 +264,33 @@ class Live2DiffStream:
         self.base = frames[0].frame
         self.pending.clear()
         self._clear_pipeline()
-        return self._emit(self._warmup(frames))
+        return self._emit(self._warmup(self._as_sinks(frames)))
 
     # ---- steps --------------------------------------------------------------------------------
 
     def _encode(self, image: torch.Tensor) -> _Encoded:
         images = image[None].to(self.device, self.dtype)  # (1, 3, H, W)
         with self.timer.stage("depth"):
-            depth = self.components.depth(images)  # (1, 1, H, W) in [0, 1]
+            raw = self.components.depth.raw(images, self.config.depth_resize)  # (1, 1, H, W), unnormalised
         with self.timer.stage("encode"):
-            depth_latent = self.codec.encode(depth.expand(-1, 3, -1, -1))
+            depth_latent = self._depth_latents(raw.normalised())
             latent = self.codec.encode(images)
         frame = self.frames_seen
         self.frames_seen += 1
-        return _Encoded(frame, latent[0], depth_latent[0])
+        return _Encoded(frame, latent[0], depth_latent[0], raw)
+
+    def _depth_latents(self, depth: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) normalised depth in [0, 1] -> (B, 4, h, w) clean latents (3 channels, as the VAE takes)."""
+        return self.codec.encode(depth.expand(-1, 3, -1, -1))
+
+    def _as_sinks(self, frames: list[_Encoded]) -> list[_Encoded]:
+        """The frames a warmup denoises, with the sinks' depth: normalised over all of them at once
+        (``warmup_joint``, the authors' warmup) or each on its own (``per_frame``: as streamed)."""
+        if self.config.depth_normalise == "per_frame":
+            return frames
+        with self.timer.stage("encode"):
+            joint = self._depth_latents(RawDepth.cat([f.raw_depth for f in frames]).normalised(joint=True))
+        return [dataclasses.replace(f, depth=d) for f, d in zip(frames, joint, strict=True)]
 
     def _unet(self, call: UNetCall, x: torch.Tensor, timesteps: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """x (B, F, 4, h, w) -> eps (B, F, 4, h, w) through ``call`` (a warmup or stream call, or a
@@ -283,13 +307,12 @@ class Live2DiffStream:
         latents = torch.stack([f.latent for f in frames])  # (w, 4, h, w)
         depth = torch.stack([f.depth for f in frames])
         w = len(frames)
-        x = self.schedule.add_noise(latents, torch.stack([self.noise(j, 0) for j in range(w)]), 0)
-        for s in range(self.config.num_steps):
+
+        def eps(s: int, x: torch.Tensor) -> torch.Tensor:  # x (w, 4, h, w) -> (w, 4, h, w)
             self.state.set_warmup(s)
-            eps = self._unet(self.unet.warmup, x[None], self.schedule.timesteps[s : s + 1], depth)[0]  # (w, 4, h, w)
-            denoised = self.schedule.denoise(x, eps, s)
-            if s + 1 < self.config.num_steps:
-                x = self.schedule.add_noise(denoised, torch.stack([self.noise(j, s + 1) for j in range(w)]), s + 1)
+            return self._unet(self.sequential.warmup, x[None], self.schedule.timesteps[s : s + 1], depth)[0]
+
+        denoised = self.schedule.sample(latents, lambda s: torch.stack([self.noise(j, s) for j in range(w)]), eps)
         self.pending = []
         return [(f.frame, d) for f, d in zip(frames, denoised, strict=True)]
 
@@ -318,14 +341,13 @@ class Live2DiffStream:
         return ready
 
     def _stream_sequential(self, local: int, encoded: _Encoded) -> list[tuple[int, torch.Tensor]]:
-        x = self.schedule.add_noise(encoded.latent, self.noise(local, 0), 0)
-        for s in range(self.config.num_steps):
+        """One frame through its n steps, one UNet call (one row) each."""
+
+        def eps(s: int, x: torch.Tensor) -> torch.Tensor:  # x (4, h, w) -> (4, h, w)
             self.state.set_stream(s, [local])
-            eps = self._unet(self.unet, x[None, None], self.schedule.timesteps[s : s + 1], encoded.depth[None])[0, 0]
-            x = self.schedule.denoise(x, eps, s)
-            if s + 1 < self.config.num_steps:
-                x = self.schedule.add_noise(x, self.noise(local, s + 1), s + 1)
-        return [(encoded.frame, x)]
+            return self._unet(self.sequential, x[None, None], self.schedule.timesteps[s : s + 1], encoded.depth[None])[0, 0]
+
+        return [(encoded.frame, self.schedule.sample(encoded.latent, lambda s: self.noise(local, s), eps))]
 
     def _row_noise(self, frame: int | None, step: int) -> torch.Tensor:
         if frame is None:

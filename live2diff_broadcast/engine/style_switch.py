@@ -42,6 +42,7 @@ from ..media.frames import now_ns
 from .attention import temporal_attentions
 from .components import Live2DiffComponents
 from .config import StreamConfig
+from .transitions import Settle
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,12 @@ class StyleRequest(Protocol):
     def request_id(self) -> int: ...
     @property
     def at_ns(self) -> int: ...  # control input time, carried into the events
+    @property
+    def crossfade_frames(self) -> int: ...  # > 0: glide over this many frames where the styles can blend
+    @property
+    def settle(self) -> Settle: ...  # after a crossfade: "rewarm" the sinks or "refresh" (keep them)
+
+
 LoadFn = Callable[[dict[str, Any], Live2DiffComponents], Live2DiffComponents]
 
 
@@ -195,7 +202,7 @@ class StyleSwitcher:
         previous = self.translator.components
         started = now_ns()
         if components is None and self._crossfade(request):
-            logger.info("engine: style %r fading in over %d frames", request.name, getattr(request, "crossfade_frames", 0))
+            logger.info("engine: style %r fading in over %d frames", request.name, request.crossfade_frames)
             return SwitchReport(request, "applied", [], from_index, prepare_ms, 0.0, cached)
         outputs = self.translator.set_style(request.config, request.prompt, components)
         rewarm_ms = (now_ns() - started) / 1e6
@@ -209,11 +216,10 @@ class StyleSwitcher:
 
     def _crossfade(self, request: StyleRequest) -> bool:
         """Start a crossfade if the request asks for one and the styles can blend (else False: cut)."""
-        frames = int(getattr(request, "crossfade_frames", 0))
-        if frames <= 0:
+        if request.crossfade_frames <= 0:
             return False
         try:
-            self.translator.crossfade(request.config, request.prompt, frames, getattr(request, "settle", "rewarm"))
+            self.translator.crossfade(request.config, request.prompt, request.crossfade_frames, request.settle)
         except ValueError as exc:
             logger.warning("engine: style %r cannot crossfade (%s); cutting instead", request.name, exc)
             return False

@@ -4,7 +4,8 @@
 * ``no_warmup_inference``: Table 2's setting B: the model keeps its warmup-trained mask but at
   inference the warmup area holds the *latest predecessor* frames instead of the initial frames
   (a sliding window of the last ``window`` frames, no fixed sinks). Recomputed each frame with the
-  masked attention, since a sliding sink area cannot be cached;
+  masked attention, since a sliding sink area cannot be cached (``engine/recompute.py``,
+  ``sinks="sliding"``);
 * ``no_depth``: the depth prior's residual is switched off (Table 2's "use depth" column);
 * ``frame_by_frame``: a StreamDiffusion-style baseline: the same UNet with every temporal module
   bypassed and the same noise for every frame (StreamDiffusion's choice), through the same
@@ -14,7 +15,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import deque
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -24,8 +24,8 @@ import torch
 from ..engine.ablation import depth_prior_off, temporal_modules_off
 from ..engine.components import Live2DiffComponents
 from ..engine.config import StreamConfig
-from ..engine.recompute import WindowRecomputeStream
-from ..engine.stream import Live2DiffStream, _Encoded
+from ..engine.recompute import recompute_stream
+from ..engine.stream import Live2DiffStream
 
 
 @dataclass(frozen=True)
@@ -57,31 +57,6 @@ def parse_modes(names: str) -> list[Mode]:
     return [MODES[n] for n in wanted]
 
 
-class SlidingWindowStream(WindowRecomputeStream):
-    """Every frame attends to the last ``window`` frames (its own included) under the
-    warmup+causal mask: the warmup area slides along with the predecessors (Table 2, B)."""
-
-    def _warmup(self, frames: list[_Encoded]) -> list[tuple[int, torch.Tensor]]:
-        ready = super()._warmup(frames)
-        w = self.config.causal.window
-        self.history = [deque(x.unbind(0), maxlen=w) for x in self.sink_inputs]  # per step: UNet inputs
-        self.history_depth = deque(self.sink_depth.unbind(0), maxlen=w)
-        return ready
-
-    def _stream_sequential(self, local: int, encoded: _Encoded) -> list[tuple[int, torch.Tensor]]:
-        self.history_depth.append(encoded.depth)
-        depth = torch.stack(list(self.history_depth))  # (L, 4, h, w), L <= window
-        x = self.schedule.add_noise(encoded.latent, self.noise(local, 0), 0)
-        for s in range(self.config.num_steps):
-            self.history[s].append(x)
-            window = torch.stack(list(self.history[s]))  # (L, 4, h, w)
-            eps = self._unet(self.components.unet, window[None], self.schedule.timesteps[s : s + 1], depth)[0, -1]
-            x = self.schedule.denoise(x, eps, s)
-            if s + 1 < self.config.num_steps:
-                x = self.schedule.add_noise(x, self.noise(local, s + 1), s + 1)
-        return [(encoded.frame, x)]
-
-
 @contextmanager
 def mode_stream(
     mode: Mode, components: Live2DiffComponents, config: StreamConfig, device: torch.device, dtype: torch.dtype
@@ -95,5 +70,5 @@ def mode_stream(
             config = dataclasses.replace(config, noise_mode="fixed")
         if mode.warmup_inference:
             yield Live2DiffStream(components, config, device=device, dtype=dtype)
-        else:
-            yield SlidingWindowStream(components, config, device=device, dtype=dtype)
+        else:  # the warmup area slides along with the predecessors: recomputed per frame, no cache
+            yield recompute_stream(components, config, device=device, dtype=dtype, sinks="sliding")

@@ -1,9 +1,9 @@
 """Structure consistency (paper Sec. 4.1): "the mean squared difference between the depth maps
 estimated [MiDaS] for the input and output frames".
 
-The depth model is the engine's own (``engine/depth.py``: DPT-Hybrid, letterboxed, each map
-min-max normalised per frame to [0, 1], near = 1), so the metric sees depth exactly as the depth
-prior does. The paper does not state the maps' scale; ours are normalised to [0, 1], so the
+The depth model is the engine's own (``engine/depth.py``: DPT-Hybrid, squashed to its square
+input as the authors' depth prior does, each map min-max normalised per frame to [0, 1], near = 1),
+so the metric sees depth as the streaming depth prior does. The paper does not state the maps' scale; ours are normalised to [0, 1], so the
 absolute numbers are not comparable with its Table 1, only between runs of this harness.
 """
 

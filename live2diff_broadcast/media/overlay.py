@@ -1,21 +1,17 @@
-"""The status caption drawn on passthrough frames, so a streamer sees why the AI is off."""
+"""The status caption drawn on passthrough frames, so a streamer sees why the AI is off.
+
+The words come from the caller (``runtime.telemetry.StreamState.caption``): media draws, it does not
+know the broadcast's states.
+"""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from ..runtime.telemetry import StreamState
 
-
-def status_caption(image: np.ndarray, state: StreamState, engine_state: str) -> np.ndarray:
-    """A copy of ``image`` (H, W, 3) with one line of white-on-black text in the top-left corner."""
-    text = {
-        StreamState.WARMING_UP: f"PASSTHROUGH: engine {engine_state}",
-        StreamState.RESTARTING: "PASSTHROUGH: engine restarting",
-        StreamState.PASSTHROUGH: "PASSTHROUGH: engine stalled",
-        StreamState.NO_SIGNAL: "NO SIGNAL",
-    }.get(state, state.value)
+def status_caption(image: np.ndarray, text: str) -> np.ndarray:
+    """A copy of ``image`` (H, W, 3) with ``text`` as one line of white-on-black text in the top-left corner."""
     out = image.copy()
     scale = max(0.3, out.shape[0] / 720)
     org = (4, max(12, int(18 * scale)))

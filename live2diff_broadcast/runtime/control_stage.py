@@ -24,7 +24,6 @@ from collections.abc import Callable
 
 from ..config import Profile
 from ..config.reload import plan_reload
-from ..config.schema import fader_index
 from ..control.actions import (
     STYLE_ACTIONS,
     Action,
@@ -41,9 +40,9 @@ from ..control.bus import ControlBus
 from ..control.styles import StyleSelector
 from ..engine.blend import check_blendable, check_position
 from ..media.frames import now_ns
+from ..weights.lora_faders import fader_index
 from .engine_keeper import EngineKeeper
-from .messages import RewarmSinks, SetBlend, SetStyle, style_message
-from .messages import SetLoraWeight as SetLoraMessage
+from .messages import MoveLoraFader, RewarmSinks, SetBlend, SetStyle, style_message
 from .switch_tracker import SwitchTracker
 from .telemetry import Telemetry
 
@@ -128,7 +127,7 @@ class ControlStage:
         if fader_index(names, action.name) is None:
             listed = ", ".join(names) or ("none (the tiny preset loads no LoRAs)" if self.profile.models.preset == "tiny" else "none")
             return ActionResult(False, f"no LoRA named {action.name!r} in style {self.style!r}; its LoRAs: {listed}", self.style)
-        if not self._engine.send(SetLoraMessage(action.name, weight)):
+        if not self._engine.send(MoveLoraFader(action.name, weight)):
             return ActionResult(False, "the engine is restarting")
         return ActionResult(True, f"LoRA {action.name!r} -> {weight:.2f} sent to the engine", self.style)
 

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
 
+from ..media.backoff import Backoff
 from ..media.frames import now_ns
-from .backoff import Backoff
 from .engine_process import EngineProcess
 from .heartbeat import HeartbeatMonitor
 from .messages import (
@@ -33,10 +33,10 @@ from .messages import (
     FrameEvent,
     Heartbeat,
     LoraEvent,
+    MoveLoraFader,
     Reset,
     RewarmSinks,
     SetBlend,
-    SetLoraWeight,
     SetPrompt,
     SetStyle,
     StateEvent,
@@ -47,7 +47,7 @@ from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
-Message = SetStyle | SetBlend | SetLoraWeight | SetPrompt | RewarmSinks | Reset | Flush | Stop
+Message = SetStyle | SetBlend | MoveLoraFader | SetPrompt | RewarmSinks | Reset | Flush | Stop
 
 
 class EngineKeeper:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import shlex
 import signal
 import sys
@@ -38,10 +39,11 @@ import numpy as np
 
 from ..assembly import build_switcher, build_translator
 from ..config import Profile
+from ..engine.prompt_fit import fit_prompt
 from ..engine.style_switch import StyleSwitcher, models_key
-from ..engine.text import fit_prompt
 from ..engine.translator import Translator
 from ..media.frames import now_ns
+from .engine_stop import EngineStopping, StopRequest, StopWatch
 from .heartbeat import start_heartbeat
 from .messages import (
     BackendEvent,
@@ -51,10 +53,10 @@ from .messages import (
     Flush,
     FrameEvent,
     LoraEvent,
+    MoveLoraFader,
     Reset,
     RewarmSinks,
     SetBlend,
-    SetLoraWeight,
     SetPrompt,
     SetStyle,
     StateEvent,
@@ -73,8 +75,8 @@ logger = logging.getLogger(__name__)
 # --- child ----------------------------------------------------------------------------------
 
 
-def engine_main(spec: EngineSpec, conn: Connection) -> None:
-    """Entry point of the engine process."""
+def engine_main(spec: EngineSpec, conn: Connection, stop_requested: StopRequest | None = None) -> None:
+    """Entry point of the engine process. Ends the process itself (``_exit``), never returns."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s engine %(name)s: %(message)s", stream=sys.stderr)
     channel = ControlChannel(conn)
@@ -87,9 +89,13 @@ def engine_main(spec: EngineSpec, conn: Connection) -> None:
         release_orphaned(spec.input.name.rsplit("-", 1)[0])  # and its ring lock, which the kernel freed
 
     watch_parent(orphaned)
+    finished = threading.Event()
+    if stop_requested is not None:
+        StopWatch(stop_requested, finished).start()
     loop = _EngineLoop(spec, channel, in_ring, out_ring)
     beating = threading.Event()
     start_heartbeat(channel.send, lambda: loop.loop_at_ns, beating)
+    code = 0
     try:
         loop.run()
         if loop.orphaned:
@@ -98,11 +104,26 @@ def engine_main(spec: EngineSpec, conn: Connection) -> None:
         message = traceback.format_exc()
         logger.error("engine failed:\n%s", message)
         channel.send(ErrorEvent(message))
-        raise SystemExit(1) from None
+        code = 1
     finally:
+        finished.set()
         beating.set()
         in_ring.close()
         out_ring.close()
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """End the engine process now, skipping Python's teardown of the interpreter.
+
+    Everything that matters is done by now (rings closed, recorder closed, last events sent).
+    Python's own teardown would free every module and tensor one by one and run C++ destructors:
+    2-4 s with the tiny models on a loaded 2-core machine (measured), so the supervisor's 5 s
+    wait ran out and it terminated the engine on every exit. The OS frees all of it at once."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class _EngineLoop:
@@ -122,6 +143,14 @@ class _EngineLoop:
         self._prompts_checked: set[tuple[str, str, str]] = set()  # (style, prompt, template) warned about once
 
     def run(self) -> None:
+        """Load, then translate frames until ``Stop``, a stop request (``engine_stop.py``) or the parent's death."""
+        try:
+            self._run()
+        except EngineStopping as stopping:
+            logger.info("engine stopping: the work in progress is dropped (%s)", stopping)
+            self._finish()
+
+    def _run(self) -> None:
         parent = multiprocessing.parent_process()
         self._set_state(EngineState.LOADING)
         profile = Profile(**self.spec.profile)
@@ -135,6 +164,9 @@ class _EngineLoop:
         self._set_state(EngineState.WARMING_UP)
         try:
             self._loop(translator, parent)
+        except EngineStopping:
+            self.switcher.close()
+            raise
         finally:
             if self.recorder is not None:
                 self.recorder.close()
@@ -201,7 +233,7 @@ class _EngineLoop:
             self.switcher.request(message)  # applied by _switch_styles; a later request replaces it
         elif isinstance(message, SetBlend):
             self._blend(translator, message)
-        elif isinstance(message, SetLoraWeight):
+        elif isinstance(message, MoveLoraFader):
             try:
                 translator.set_lora(message.name, message.weight)
             except (KeyError, ValueError) as exc:
@@ -312,7 +344,10 @@ class EngineProcess:
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         self.channel = ControlChannel(parent_conn)
         self._child_conn = child_conn
-        self.process = ctx.Process(target=engine_main, args=(spec, child_conn), name="live2diff-engine", daemon=True)  # type: ignore[attr-defined]
+        self._stop_requested = ctx.Event()  # engine_stop.py: interrupts a frame in progress
+        self._heard_from = False  # the child has sent something: its libraries are imported
+        self.process = ctx.Process(target=engine_main, args=(spec, child_conn, self._stop_requested),  # type: ignore[attr-defined]
+                                   name="live2diff-engine", daemon=True)
 
     def start(self) -> None:
         self.process.start()
@@ -326,16 +361,28 @@ class EngineProcess:
     def is_alive(self) -> bool:
         return self.process.is_alive()
 
-    def send(self, message: SetStyle | SetBlend | SetLoraWeight | SetPrompt | RewarmSinks | Reset | Flush | Stop) -> bool:
+    def send(self, message: SetStyle | SetBlend | MoveLoraFader | SetPrompt | RewarmSinks | Reset | Flush | Stop) -> bool:
         return self.channel.send(message)
 
     def events(self, timeout: float = 0.0) -> list[Any]:
-        return self.channel.receive_all(timeout)
+        received = self.channel.receive_all(timeout)
+        self._heard_from = self._heard_from or bool(received)
+        return received
 
     def stop(self, reason: str = "stopped", timeout: float = 5.0) -> list[Any]:
-        """Ask the engine to stop, then terminate / kill it if it does not; returns its last events."""
-        events: list[Any] = []
+        """Ask the engine to stop, then terminate / kill it if it does not; returns its last events.
+
+        A healthy engine stops within ``engine_stop.STOP_GRACE_S`` (its frame in progress is
+        interrupted). One that has not said a word yet is still importing its libraries (seconds on a
+        loaded machine; it cannot act on a request before): it holds nothing, so it is ended at once."""
+        events: list[Any] = self.events() if self.process.is_alive() else []
+        if self.process.is_alive() and not self._heard_from:
+            logger.info("engine pid %s was still starting (importing its libraries): ended at once (%s)",
+                        self.process.pid, reason)
+            self.process.terminate()
+            self.process.join(timeout)
         if self.process.is_alive():
+            self._stop_requested.set()
             self.send(Stop(reason))
             deadline = time.monotonic() + timeout
             while self.process.is_alive() and time.monotonic() < deadline:

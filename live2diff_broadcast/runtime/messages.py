@@ -1,6 +1,6 @@
 """Messages between the supervisor and the engine process (picklable dataclasses, nothing else).
 
-Parent -> engine: ``SetStyle``, ``SetBlend``, ``SetLoraWeight``, ``SetPrompt``, ``RewarmSinks``, ``Reset``, ``Flush``, ``Stop``.
+Parent -> engine: ``SetStyle``, ``SetBlend``, ``MoveLoraFader``, ``SetPrompt``, ``RewarmSinks``, ``Reset``, ``Flush``, ``Stop``.
 Engine -> parent: ``StateEvent``, ``FrameEvent``, ``StyleEvent``, ``BackendEvent``, ``LoraEvent``, ``ErrorEvent``,
 ``StatsEvent``, ``Heartbeat``. ``EngineSpec`` travels once, at spawn.
 """
@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..engine.config import StreamConfig
+from ..engine.transitions import Settle
 from ..engine.translator import ModelKind
 from ..media.frames import now_ns
 from .transport import RingHandle
@@ -44,7 +45,7 @@ class SetStyle:
     request_id: int = 0
     at_ns: int = field(default_factory=now_ns)  # control input time (the key press), for the switch latency
     crossfade_frames: int = 0  # > 0: glide there over this many frames when the models are shared (else a cut)
-    settle: str = "rewarm"  # after a crossfade: "rewarm" the sinks in the new style, or "refresh" (keep them)
+    settle: Settle = "rewarm"  # after a crossfade: "rewarm" the sinks in the new style, or "refresh" (keep them)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ class SetBlend:
 
 
 @dataclass(frozen=True)
-class SetLoraWeight:
+class MoveLoraFader:
+    """Move one style LoRA's live fader (the user's ``control.actions.SetLoraWeight``, checked by the control stage)."""
+
     name: str  # a style LoRA's name (file stem) or index
     weight: float  # in [0, 1]
 

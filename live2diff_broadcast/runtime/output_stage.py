@@ -134,5 +134,5 @@ class OutputStage:
         return True
 
     def _caption(self, image: np.ndarray, state: StreamState, engine_state: str) -> np.ndarray:
-        return status_caption(image, state, engine_state) if self.overlay else image
+        return status_caption(image, state.caption(engine_state)) if self.overlay else image
 

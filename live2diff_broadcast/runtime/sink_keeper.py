@@ -10,9 +10,9 @@ import logging
 import time
 from collections.abc import Callable
 
+from ..media.backoff import Backoff
 from ..media.frames import Frame
 from ..plugin_api import Sink
-from .backoff import Backoff
 from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)

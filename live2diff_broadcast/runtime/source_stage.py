@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..media.backoff import Backoff
 from ..media.frames import Frame, now_ns
 from ..plugin_api import EndOfStream, Source
-from .backoff import Backoff
 from .telemetry import Telemetry
 from .transport import FrameRing
 

@@ -61,9 +61,9 @@ from ..config.watch import ProfileWatcher
 from ..control.actions import ActionResult, ProfileRejected, ReloadProfile, SelectStyle
 from ..control.bus import ControlBus
 from ..engine.translator import ModelKind
+from ..media.backoff import Backoff
 from ..media.frames import now_ns
 from ..plugin_api import Sink, Source
-from .backoff import Backoff
 from .control_stage import ControlStage
 from .engine_keeper import EngineKeeper
 from .messages import EngineSpec, Flush, Reset, StyleEvent

@@ -16,6 +16,12 @@ from typing import Any
 
 from ..media.frames import now_ns
 
+STALE_FRAMES_NOTE = (
+    "'stale skipped' counts frames passed over on purpose: the engine always takes the newest camera frame "
+    "and the output always shows the newest engine frame, so a slow engine never builds up delay. "
+    "At 30 fps in and 2 fps out, 28 of every 30 camera frames are skipped"
+)
+
 
 class StreamState(StrEnum):
     """What the sink is showing and why."""
@@ -28,6 +34,15 @@ class StreamState(StrEnum):
     NO_SIGNAL = "no_signal"  # the source is lost: holding the last frame / a no-signal card
     STOPPED = "stopped"
 
+    def caption(self, engine_state: str) -> str:
+        """The words on a passthrough / no-signal frame (``media.overlay.status_caption`` draws them)."""
+        return {
+            StreamState.WARMING_UP: f"PASSTHROUGH: engine {engine_state}",
+            StreamState.RESTARTING: "PASSTHROUGH: engine restarting",
+            StreamState.PASSTHROUGH: "PASSTHROUGH: engine stalled",
+            StreamState.NO_SIGNAL: "NO SIGNAL",
+        }.get(self, self.value)
+
 
 @dataclass(frozen=True)
 class TelemetrySnapshot:
@@ -38,8 +53,9 @@ class TelemetrySnapshot:
     engine_fps: float  # frames out of the engine
     latency_p50_ms: float | None  # engine output time - capture time
     latency_p95_ms: float | None
-    dropped_input: int  # input-ring frames the engine never took
-    dropped_output: int  # engine outputs the sink never showed
+    # Latest-frame-wins, by design (STALE_FRAMES_NOTE): neither is a fault, and neither ever queues up delay.
+    dropped_input: int  # camera frames the engine never took: a newer one came while it worked
+    dropped_output: int  # engine outputs the sink never showed: a newer one, or one older than the frame on screen
     frames_in: int
     frames_out: int
     passthrough_frames: int
@@ -76,7 +92,7 @@ class TelemetrySnapshot:
             f"[{self.state.value}] in {self.input_fps:4.1f} fps  out {self.output_fps:4.1f} fps  "
             f"engine {self.engine_state} {self.engine_fps:4.1f} fps  "
             f"latency p50 {ms(self.latency_p50_ms)} / p95 {ms(self.latency_p95_ms)} ms  "
-            f"dropped in {self.dropped_input} out {self.dropped_output}  "
+            f"stale skipped in {self.dropped_input} out {self.dropped_output}  "
             f"restarts {self.engine_restarts}  reconnects {self.source_reconnects}"
             + (f"  style {self.style}" if self.style else "")
             + (f" -> {self.style_target} ({self.style_state})" if self.style_state else "")

@@ -32,17 +32,25 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from .doorbell import Doorbell
+
+if sys.platform == "win32":
+    from multiprocessing.connection import PipeConnection
+
+    PipeEnd: TypeAlias = Connection | PipeConnection  # what ctx.Pipe() gives on Windows
+else:
+    PipeEnd: TypeAlias = Connection
 
 logger = logging.getLogger(__name__)
 
@@ -284,7 +292,7 @@ class ControlChannel:
     ``receive_all`` returns what is waiting without blocking.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: PipeEnd) -> None:
         self.conn = conn
         self.closed = False
         self._send_lock = threading.Lock()

@@ -49,13 +49,19 @@ def assemble_unet(
         unet2d = UNet2DConditionModel.from_config(dict(unet_config))
         adapter = MotionAdapter(**adapter_config)
         motion_unet = build_motion_unet(unet2d, adapter)
-    # 2. one state dict: spatial + motion + the model's own sinusoidal pe buffers
+    # 2. one state dict: spatial + motion + the positional tables: the checkpoint's (as the authors'
+    #    strict=False load takes them), else the sinusoid MotionAdapter computes
     state = cast(spatial, dtype)
     state.update(cast(live2diff.motion, dtype))
     expected = motion_unet.state_dict()
     for key, value in expected.items():
-        if key.endswith(".pe"):  # (1, L, C) sinusoids, recomputed exactly as MotionAdapter does
-            state[key] = SinusoidalPositionalEmbedding(int(value.shape[2]), int(value.shape[1])).pe.to(dtype)
+        if key.endswith(".pe"):  # (1, L, C)
+            own = live2diff.pe.get(key)
+            table = own if own is not None else SinusoidalPositionalEmbedding(int(value.shape[2]), int(value.shape[1])).pe
+            state[key] = table.to(dtype)
+    stray = sorted(set(live2diff.pe) - set(expected))
+    if stray:
+        raise KeyMismatchError(f"{path}: positional tables for motion blocks this UNet does not have: {stray[:4]}")
     check_keys(shapes_of(state), {k: v.shape for k, v in expected.items()}, "Live2Diff motion UNet", path)
     motion_unet.load_state_dict(state, strict=True, assign=True)
     # 3. the depth adapter, its channels read off the weights

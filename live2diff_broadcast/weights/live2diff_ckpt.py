@@ -7,16 +7,22 @@ Conversion, in order:
 3. ``flow_conv_in.*`` -> the DepthAdapter (``conv_in`` / ``blocks.N`` / ``conv_out``);
 4. ``*.motion_modules.*`` -> diffusers MotionAdapter names: drop ``.temporal_transformer``,
    ``attention_blocks.{0,1}`` -> ``attn{1,2}``, ``norms.{0,1}`` -> ``norm{1,2}``, ``ff_norm`` -> ``norm3``.
-   ``pos_encoder.pe`` buffers are sinusoids the model recomputes: only their shape is checked
-   (length 24 = AnimateDiff v1; 32 = v2/v3, refused);
-5. anything else that is a key of the SD1.5 UNet is a *spatial* weight. Our choice: the base /
-   style UNet is the user's deliberate pick, so spatial weights in this file are reported and
-   ignored by default (``models.live2diff_spatial = "apply"`` loads them over the base instead,
-   as the reference's ``strict=False`` load did); any other key is an error.
+   ``pos_encoder.pe`` buffers (length 24 = AnimateDiff v1; 32 = v2/v3, refused) are *used*, as the
+   authors' loader does: ``unet.load_state_dict(state_dict, strict=False)``
+   (live2diff/animatediff/pipeline/pipeline_animatediff_depth.py, ``build_pipeline``) loads every
+   buffer the file has, ``pe`` included. A table that differs from the sinusoid the model would
+   compute is logged as a warning. diffusers holds one table per motion block, shared by attn1
+   and attn2 (AnimateDiff one per attention block): a file whose two tables of one block differ
+   is refused, since this engine cannot hold both. Without tables (a file converted before they
+   were kept) the model's own sinusoid is used;
+5. anything else that is a key of the SD1.5 UNet is a *spatial* weight, kept apart (``spatial``)
+   for the loader: by default it applies them as the authors' loader does (over the base UNet,
+   before a DreamBooth checkpoint replaces them: ``models.live2diff_spatial``); any other key is
+   an error.
 
 Every motion and depth key of the model must be present, with the right shape, or the load fails
 with a list of what is missing / unexpected. ``convert`` stores the result as safetensors
-(``motion_adapter.*``, ``depth_adapter.*``, ``spatial.*``) with ``FORMAT`` in its metadata.
+(``motion_adapter.*``, ``motion_pe.*``, ``depth_adapter.*``, ``spatial.*``) with ``FORMAT`` in its metadata.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from typing import Any
 import torch
 from accelerate import init_empty_weights
 from diffusers import MotionAdapter
+from diffusers.models.embeddings import SinusoidalPositionalEmbedding
 
 from .errors import IncompatibleCheckpointError, KeyMismatchError, preview
 from .files import StateDict, read_safetensors_metadata, read_state_dict, write_safetensors
@@ -40,7 +47,8 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "live2diff-broadcast/live2diff-v1"
 MOTION_MAX_SEQ_LENGTH = 24
-_PREFIXES = {"motion_adapter.": "motion", "depth_adapter.": "depth", "spatial.": "spatial"}
+_PREFIXES = {"motion_adapter.": "motion", "motion_pe.": "pe", "depth_adapter.": "depth", "spatial.": "spatial"}
+_PE_KEY = re.compile(r"^(?P<block>.+\.transformer_blocks\.\d+)\.attention_blocks\.(?P<attn>\d+)\.pos_encoder\.pe$")
 _ANIMATEDIFF_RENAMES = (
     (".temporal_transformer.", "."),
     (".attention_blocks.0.", ".attn1."),
@@ -53,16 +61,21 @@ _ANIMATEDIFF_RENAMES = (
 
 @dataclass
 class Live2DiffWeights:
-    """Converted weights: diffusers MotionAdapter keys (no ``pe`` buffers), DepthAdapter keys, spatial."""
+    """Converted weights: diffusers MotionAdapter parameters, the positional tables (``pe``, diffusers
+    buffer names ``*.transformer_blocks.N.pos_embed.pe``; empty: the model's own sinusoid),
+    DepthAdapter keys, spatial UNet keys."""
 
     motion: StateDict
     depth: StateDict
     spatial: StateDict = field(default_factory=dict)
     pe_length: int = MOTION_MAX_SEQ_LENGTH
+    pe: StateDict = field(default_factory=dict)
 
     def tensors(self) -> StateDict:
         out: StateDict = {}
-        for prefix, part in (("motion_adapter.", self.motion), ("depth_adapter.", self.depth), ("spatial.", self.spatial)):
+        parts = (("motion_adapter.", self.motion), ("motion_pe.", self.pe), ("depth_adapter.", self.depth),
+                 ("spatial.", self.spatial))
+        for prefix, part in parts:
             out.update({prefix + k: v for k, v in part.items()})
         return out
 
@@ -115,13 +128,14 @@ def convert_live2diff_state_dict(
         )
     # 3.-5. sort every key into depth / motion / spatial / unknown
     depth, motion, spatial, unknown = {}, {}, {}, []
-    pe_lengths: set[int] = set()
+    tables: dict[str, dict[str, torch.Tensor]] = {}  # diffusers pos_embed key -> {AnimateDiff key: table}
     for key, tensor in state.items():
         if key.startswith("flow_conv_in."):
             depth[key.removeprefix("flow_conv_in.")] = tensor
         elif ".motion_modules." in key:
             if key.endswith(".pe") and ".pos_encoder." in key:
-                pe_lengths.add(_check_pe(key, tensor, path, motion_shapes))
+                _check_pe(key, tensor, path, motion_shapes)
+                tables.setdefault(_pe_target(key, path), {})[key] = tensor
                 continue
             motion[animatediff_to_diffusers(key)] = tensor
         elif spatial_keys is not None and key in spatial_keys:
@@ -142,7 +156,51 @@ def convert_live2diff_state_dict(
     check_depth_adapter(depth, path)
     if spatial:
         logger.warning("%s: also carries %d spatial SD1.5 UNet weights (see models.live2diff_spatial)", path, len(spatial))
-    return Live2DiffWeights(motion, depth, spatial, pe_length=max(pe_lengths, default=MOTION_MAX_SEQ_LENGTH))
+    pe = positional_tables(tables, path)
+    length = max((int(t.shape[1]) for t in pe.values()), default=MOTION_MAX_SEQ_LENGTH)
+    return Live2DiffWeights(motion, depth, spatial, pe_length=length, pe=pe)
+
+
+def _pe_target(key: str, path: object) -> str:
+    """AnimateDiff ``...transformer_blocks.0.attention_blocks.i.pos_encoder.pe`` -> diffusers ``...pos_embed.pe``."""
+    match = _PE_KEY.match(key.replace(".temporal_transformer.", "."))
+    if match is None:
+        raise KeyMismatchError(f"{path}: {key}: a positional table outside a transformer block's attention")
+    return f"{match['block']}.pos_embed.pe"
+
+
+def positional_tables(tables: Mapping[str, Mapping[str, torch.Tensor]], path: object) -> StateDict:
+    """One table per motion block (the block's attention tables must agree); warns, once, when the
+    checkpoint's tables are not the sinusoid the model would compute."""
+    pe: StateDict = {}
+    differ: list[tuple[str, float]] = []
+    for target, found in tables.items():
+        first_key, first = next(iter(found.items()))
+        for key, table in found.items():
+            if not torch.equal(table, first):
+                raise IncompatibleCheckpointError(
+                    f"{path}: {key} and {first_key} differ: this engine holds one positional table per motion "
+                    "block, shared by its two temporal attentions (diffusers' MotionAdapter layout), so it cannot "
+                    "run a checkpoint whose attentions use different tables"
+                )
+        pe[target] = first
+        distance = sinusoid_distance(first)
+        if distance > 4 * torch.finfo(first.dtype).eps:  # a few units in the last place of the file's dtype
+            differ.append((target, distance))
+    if differ:
+        worst = max(d for _, d in differ)
+        logger.warning(
+            "%s: %d of %d positional tables (pos_encoder.pe) differ from the sinusoid (by up to %.3g, first %s); "
+            "using the checkpoint's, as the authors' loader does", path, len(differ), len(pe), worst, differ[0][0],
+        )
+    return pe
+
+
+def sinusoid_distance(table: torch.Tensor) -> float:
+    """Max |table - sinusoid| for a (1, L, C) positional table, the sinusoid rounded to the table's dtype."""
+    _, length, width = table.shape
+    expected = SinusoidalPositionalEmbedding(int(width), int(length)).pe.to(table.dtype)
+    return float((table.float() - expected.float()).abs().max())
 
 
 def _check_pe(key: str, pe: torch.Tensor, path: object, motion_shapes: Mapping[str, torch.Size]) -> int:
@@ -216,7 +274,7 @@ def load_live2diff_weights(
 
 
 def _split_converted(raw: StateDict, path: Path, motion_shapes: Mapping[str, torch.Size]) -> Live2DiffWeights:
-    parts: dict[str, StateDict] = {"motion": {}, "depth": {}, "spatial": {}}
+    parts: dict[str, StateDict] = {"motion": {}, "pe": {}, "depth": {}, "spatial": {}}
     stray = []
     for key, tensor in raw.items():
         prefix = next((p for p in _PREFIXES if key.startswith(p)), None)
@@ -228,7 +286,11 @@ def _split_converted(raw: StateDict, path: Path, motion_shapes: Mapping[str, tor
         raise KeyMismatchError(f"{path}: unexpected keys in a converted Live2Diff file: {preview(stray)}")
     check_keys(shapes_of(parts["motion"]), motion_shapes, "AnimateDiff-v1 motion modules (diffusers MotionAdapter)", path)
     check_depth_adapter(parts["depth"], path)
-    return Live2DiffWeights(parts["motion"], parts["depth"], parts["spatial"])
+    if not parts["pe"]:
+        logger.info("%s: no positional tables (converted before they were kept): the model's sinusoid is used; "
+                    "convert the original checkpoint again to run its own tables", path)
+    length = max((int(t.shape[1]) for t in parts["pe"].values()), default=MOTION_MAX_SEQ_LENGTH)
+    return Live2DiffWeights(parts["motion"], parts["depth"], parts["spatial"], pe_length=length, pe=parts["pe"])
 
 
 def save_converted(weights: Live2DiffWeights, path: str | Path, source: str = "") -> Path:

@@ -20,7 +20,6 @@ from accelerate import init_empty_weights
 from diffusers import AutoencoderTiny
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, DPTConfig, DPTForDepthEstimation
 
-from ..config import ModelsSection
 from ..engine.components import Live2DiffComponents
 from ..engine.depth import DPTDepthEstimator
 from ..engine.scheduler import live2diff_scheduler
@@ -36,6 +35,7 @@ from .lora_faders import LoraFaders, faders_for
 from .manifest import profile_requirements
 from .measure import measure
 from .midas import dpt_from_state_dict
+from .model_sources import ModelSources
 from .single_file import convert_style_checkpoint
 from .store import Located, ModelStore
 
@@ -52,14 +52,14 @@ class LoadOptions:
     download_hint: str = ""  # the command named by the missing-files error
 
 
-def locate_all(models: ModelsSection, store: ModelStore | None = None, hint: str = "") -> dict[str, Located]:
+def locate_all(models: ModelSources, store: ModelStore | None = None, hint: str = "") -> dict[str, Located]:
     """Every file the profile needs, downloaded if allowed; else one error listing all that is missing."""
     store = store or ModelStore()
     return store.ensure(profile_requirements(models), download=models.auto_download, hint=hint)
 
 
 def load_components(
-    models: ModelsSection, store: ModelStore | None = None, options: LoadOptions = LoadOptions()
+    models: ModelSources, store: ModelStore | None = None, options: LoadOptions = LoadOptions()
 ) -> Live2DiffComponents:
     # 1. find every file first: a missing one fails here, before minutes of loading
     located = locate_all(models, store, options.download_hint)
@@ -81,7 +81,7 @@ def load_components(
 
 
 def load_style(
-    current: Live2DiffComponents, models: ModelsSection, store: ModelStore | None = None,
+    current: Live2DiffComponents, models: ModelSources, store: ModelStore | None = None,
     options: LoadOptions = LoadOptions(),
 ) -> Live2DiffComponents:
     """New components with ``models``' style (checkpoint + LoRAs); ``current`` is never modified."""
@@ -91,7 +91,7 @@ def load_style(
 
 
 def _load_denoiser_and_text(
-    models: ModelsSection, located: Mapping[str, Located], options: LoadOptions
+    models: ModelSources, located: Mapping[str, Located], options: LoadOptions
 ) -> tuple[Live2DiffUNet, CLIPTextModel, LoraFaders | None]:
     unsafe = models.allow_unsafe_pickle
     base = located["base"]
@@ -121,12 +121,8 @@ def _load_denoiser_and_text(
         live2diff = load_live2diff_weights(
             live2diff_path, expected_motion_shapes(adapter_config), unet_shapes, allow_unsafe_pickle=unsafe
         )
-    if live2diff.spatial and models.live2diff_spatial == "apply":
-        logger.warning("%s: applying its %d spatial UNet weights over the base/style", live2diff_path, len(live2diff.spatial))
-        spatial.update(live2diff.spatial)
-    elif live2diff.spatial:
-        logger.warning("%s: ignoring its %d spatial UNet weights (models.live2diff_spatial = 'ignore')",
-                       live2diff_path, len(live2diff.spatial))
+    spatial = apply_checkpoint_spatial(spatial, live2diff.spatial, "style" in located, models.live2diff_spatial,
+                                       live2diff_path)
     live2diff.spatial = {}
     # 3. LoRAs: LCM first (at weight 1), then the style LoRAs, every one checked before any merge;
     #    the style LoRAs' faders keep the weights they touch as they were before them
@@ -147,7 +143,31 @@ def _load_denoiser_and_text(
     return unet, text_encoder, faders
 
 
-def _read_loras(models: ModelsSection, located: Mapping[str, Located], layers_per_block: int) -> tuple[list[LoraFile], list[LoraFile]]:
+def apply_checkpoint_spatial(
+    spatial: StateDict, extra: StateDict, from_style: bool, mode: str, path: Path
+) -> StateDict:
+    """The spatial UNet weights after those found in live2diff.ckpt (``extra``), as the authors' loader
+    orders them: SD1.5 base, then the motion checkpoint (``load_state_dict(strict=False)`` takes its
+    spatial keys too), then a DreamBooth checkpoint over both (``load_third_party_checkpoints``).
+    So they replace the base's weights, and a style checkpoint (``from_style``) replaces them in turn.
+    ``mode`` "ignore" keeps ``spatial`` as it is."""
+    if not extra:
+        return spatial
+    if mode == "ignore":
+        logger.warning("%s: ignoring its %d spatial UNet weights (models.live2diff_spatial = 'ignore'; the authors' "
+                       "loader applies them)", path, len(extra))
+        return spatial
+    if from_style:
+        kept = {k: v for k, v in extra.items() if k not in spatial}
+        logger.info("%s: the style checkpoint replaces %d of its %d spatial UNet weights (the authors' loader loads "
+                    "the DreamBooth file after the motion checkpoint)", path, len(extra) - len(kept), len(extra))
+        return {**spatial, **kept}
+    logger.warning("%s: applying its %d spatial UNet weights over the base UNet, as the authors' loader does "
+                   "(models.live2diff_spatial = 'ignore' keeps the base's)", path, len(extra))
+    return {**spatial, **extra}
+
+
+def _read_loras(models: ModelSources, located: Mapping[str, Located], layers_per_block: int) -> tuple[list[LoraFile], list[LoraFile]]:
     """The LCM-LoRA (a list of at most one) and the style LoRAs; ``layers_per_block`` places original-SD block names."""
     lcm = []
     if "lcm_lora" in located:
@@ -157,7 +177,8 @@ def _read_loras(models: ModelsSection, located: Mapping[str, Located], layers_pe
     for i, spec in enumerate(models.loras):
         path = located[f"lora:{i}"].root
         state = read_state_dict(path, models.allow_unsafe_pickle)
-        style.append(parse_lora(state, path, spec.weight, layers_per_block=layers_per_block))
+        style.append(parse_lora(state, path, spec.weight, layers_per_block=layers_per_block,
+                                ignore_alpha=spec.file_alpha == "ignore"))
     return lcm, style
 
 

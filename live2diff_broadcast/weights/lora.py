@@ -14,6 +14,7 @@ any weight touched, so a bad LoRA changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -99,11 +100,14 @@ class LoraFile:
 
 
 def parse_lora(
-    state: Mapping[str, torch.Tensor], path: str | Path, weight: float = 1.0, *, layers_per_block: int = SD15_LAYERS_PER_BLOCK
+    state: Mapping[str, torch.Tensor], path: str | Path, weight: float = 1.0, *, layers_per_block: int = SD15_LAYERS_PER_BLOCK,
+    ignore_alpha: bool = False,
 ) -> LoraFile:
     """Recognise the format and group the tensors into layers; raise for anything else.
 
     ``layers_per_block`` (the UNet config's) places original-SD-named blocks (input_blocks_4 ...).
+    ``ignore_alpha``: every layer's scale is 1 (ΔW = up @ down), as the Live2Diff authors'
+    ``convert_lora_model_level`` merges ("as we have set the alpha beforehand, so just skip").
     """
     path = Path(path)
     keys = list(state)
@@ -123,6 +127,8 @@ def parse_lora(
             f"{path}: not a LoRA file: expected kohya keys (lora_unet_*/lora_te_*) or diffusers/PEFT keys "
             f"(*.lora_A.weight / *.lora_B.weight), got {preview(keys[:6])}"
         )
+    if ignore_alpha:
+        layers = [dataclasses.replace(layer, alpha=None) for layer in layers]
     return LoraFile(path, layers, weight)
 
 
@@ -287,13 +293,6 @@ def _find_weight(module: str, table: Mapping[str, torch.Tensor], underscored: Ma
         if name in underscored:
             return underscored[name]
     return None
-
-
-def lora_delta(layer: LoraLayer, shape: torch.Size) -> torch.Tensor:
-    """up @ down on flattened kernels, reshaped to the weight's shape (float32), without alpha/rank."""
-    up = layer.up.flatten(1).float()  # (out, rank)
-    down = layer.down.flatten(1).float()  # (rank, in * kh * kw)
-    return (up @ down).reshape(shape)
 
 
 def delta_dtype(weight: torch.Tensor) -> torch.dtype:

@@ -27,10 +27,19 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..config.schema import fader_index
 from .lora import Layer, LoraFile, PlannedLayer, merge_step
 
 logger = logging.getLogger(__name__)
+
+
+def fader_index(names: list[str], name: str) -> int | None:
+    """Which of the LoRA faders ``names`` a command's ``name`` means: its name, else its position
+    (0, 1, ...); None when neither. The one rule for the control stage and the faders."""
+    if name in names:
+        return names.index(name)
+    if name.isdigit() and int(name) < len(names):
+        return int(name)
+    return None
 
 
 @dataclass

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..config import ModelsSection
+from .model_sources import ModelSources
 from .requirements import Requirement, requirement
 
 
-def profile_requirements(models: ModelsSection) -> list[Requirement]:
+def profile_requirements(models: ModelSources) -> list[Requirement]:
     """Every component the 'live2diff' preset loads for these settings, in load order."""
     reqs = [requirement("base", models.base)]
     if lcm_lora_enabled(models):
@@ -23,6 +23,6 @@ def profile_requirements(models: ModelsSection) -> list[Requirement]:
     return reqs
 
 
-def lcm_lora_enabled(models: ModelsSection) -> bool:
+def lcm_lora_enabled(models: ModelSources) -> bool:
     """``lcm_lora = ""`` (or "none") for a base that already has LCM distilled in."""
     return models.lcm_lora.strip().lower() not in ("", "none")

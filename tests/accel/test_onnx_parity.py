@@ -68,8 +68,9 @@ def test_depth_onnx(tiny, tmp_path):
     depth = tiny.depth
     path = export_depth(depth.model, depth.input_size, tmp_path / "depth.onnx")
     ort_depth = OrtDepthEstimator(OrtModel(make_session(path, CPU), torch.float32), depth.input_size)
-    images = torch.rand(1, 3, 48, 64)  # non-square: letterboxed the same way
-    expected = depth(images)
-    got = ort_depth(images)
-    assert got.shape == expected.shape == (1, 1, 48, 64)
-    assert (got - expected).abs().max().item() < 1e-4
+    images = torch.rand(1, 3, 48, 64)  # non-square: squashed / letterboxed the same way
+    for resize in ("squash", "letterbox"):
+        expected = depth(images, resize)
+        got = ort_depth(images, resize)
+        assert got.shape == expected.shape == (1, 1, 48, 64)
+        assert (got - expected).abs().max().item() < 1e-4

@@ -149,7 +149,42 @@ def test_tiny_preset_needs_no_models(capsys):
 def test_example_show_is_valid_and_lists_what_to_fetch(capsys):
     assert main(["check", str(REPO / "profiles" / "example_show.toml")]) == 1  # nothing downloaded here
     out = capsys.readouterr().out
-    for style in ("cartoon", "zaum", "vangogh"):
+    for style in ("cartoon", "zaum", "vangogh", "felted", "toonyou", "pixar", "moxin", "origami", "pixart"):
         assert f"style {style!r}:" in out
+    # what each style runs (the base is not downloaded here: the layer is named from the end)
+    cartoon = out.split("  - cartoon:")[1].split("  - zaum:")[0]
+    assert "steps [30, 36, 42] (3 per frame, 2 frame(s) of latency)" in cartoon
+    assert "text: the 3rd from last CLIP layer (clip_skip 3)" in cartoon
+    assert "depth: squashed to the depth model's square input (bilinear, the authors'), warmup frames " \
+           "normalised jointly (the authors')" in cartoon
     assert "fetch: hf download Leoxing/Live2Diff live2diff.ckpt" in out
     assert "flat2DAnimerge_v45Sharp.safetensors" in out
+
+
+def test_each_style_shows_its_text_layer_steps_and_depth(tmp_path, models, capsys):
+    (models["base"] / "text_encoder" / "config.json").write_text('{"num_hidden_layers": 12}', encoding="utf-8")
+    extra = 'clip_skip = 3\nt_index_list = [25, 31, 37, 43]\n[engine]\ndepth_resize = "letterbox"\ndepth_normalise = "per_frame"'
+    main(["check", str(_profile(tmp_path, models, extra))])
+    out = capsys.readouterr().out
+    cartoon, zaum = out.split("  - cartoon:")[1].split("  - zaum:")
+    assert "text: CLIP layer 11 of 12: the penultimate (clip_skip 2)" in cartoon  # the engine's default
+    assert "text: CLIP layer 10 of 12: the 3rd from last (clip_skip 3)" in zaum
+    assert "steps [30, 40] (2 per frame, 1 frame(s) of latency)" in cartoon
+    assert "steps [25, 31, 37, 43] (4 per frame, 3 frame(s) of latency)" in zaum
+    assert "depth: letterboxed to a square (bicubic, no distortion), every frame normalised on its own" in zaum
+
+
+def test_a_text_layer_beyond_the_encoder_is_2(tmp_path, models, capsys):
+    (models["base"] / "text_encoder" / "config.json").write_text('{"num_hidden_layers": 12}', encoding="utf-8")
+    assert main(["check", str(_profile(tmp_path, models, "clip_skip = 13"))]) == 2
+    out = capsys.readouterr().out
+    assert "invalid for these models: styles[1].clip_skip: clip_skip 13 is outside this text encoder's 12 layers" in out
+
+
+def test_tiny_preset_counts_the_tiny_encoders_layers(tmp_path, capsys):
+    path = tmp_path / "tiny.toml"
+    path.write_text('[[styles]]\nname = "a"\nprompt = "x"\nclip_skip = 3\n', encoding="utf-8")
+    assert main(["check", str(path)]) == 0
+    assert "text: CLIP layer 1 of 3: the 3rd from last (clip_skip 3)" in capsys.readouterr().out
+    path.write_text('[[styles]]\nname = "a"\nprompt = "x"\nclip_skip = 4\n', encoding="utf-8")
+    assert main(["check", str(path)]) == 2

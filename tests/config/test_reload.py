@@ -56,3 +56,11 @@ def test_diff_hotkey_spelling_is_no_change(tmp_path):
     new = _profile(BASE.replace('hotkey = "ctrl+alt+1"', 'hotkey = "Ctrl+Alt+1"'), tmp_path)
     changes = diff_profiles(old, new)
     assert changes.empty and changes.describe() == ["no change"]
+
+
+def test_diff_a_styles_text_layer_is_a_prompt_change(tmp_path):
+    old = _profile(BASE, tmp_path)
+    new = _profile(BASE.replace("strength = 0.4", "strength = 0.4\nclip_skip = 3"), tmp_path)
+    changes = diff_profiles(old, new)
+    assert changes.styles_prompt_changed == ("zaum",) and not changes.restart
+    assert any("clip_skip 2 -> 3" in line for line in changes.describe())

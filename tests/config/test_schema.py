@@ -68,7 +68,7 @@ def test_shipped_profiles_are_valid(name: str, registry: PluginRegistry) -> None
 def test_example_show_has_the_papers_styles_on_hotkeys(registry: PluginRegistry) -> None:
     profile = load_profile(REPO / "profiles" / "example_show.toml", registry)
     styles = {s.name: s for s in profile.styles}
-    assert set(styles) == {"cartoon", "zaum", "vangogh"}
+    assert set(styles) == {"cartoon", "zaum", "vangogh", "felted", "toonyou", "pixar", "moxin", "origami", "pixart"}
     assert "cartoon style" in styles["cartoon"].prompt_template
     assert "zaum, elysiumchar" in styles["zaum"].prompt_template
     assert "Starry Night by Van Gogh, lvngvncnt" in styles["vangogh"].prompt_template
@@ -77,7 +77,11 @@ def test_example_show_has_the_papers_styles_on_hotkeys(registry: PluginRegistry)
     assert zaum.style_checkpoint is None and len(zaum.loras) == 1 and zaum.loras[0].weight == 0.8
     actions = {b.action for b in profile.hotkey_bindings()}
     assert actions == {"style", "next_style", "previous_style", "passthrough", "rewarm"}
-    assert profile.stream_config(styles["zaum"]).t_index_list == (25, 37)  # strength 0.5
+    # every style runs the authors' way: their text layer (hidden_states[-3]) and their step lists
+    assert {profile.stream_config(s).clip_skip for s in profile.styles} == {3}
+    assert profile.stream_config(styles["cartoon"]).t_index_list == (30, 36, 42)
+    assert profile.stream_config(styles["zaum"]).t_index_list == (25, 34, 43)
+    assert (profile.engine.depth_resize, profile.engine.depth_normalise) == ("squash", "warmup_joint")
 
 
 def test_environment_overrides_file(tmp_path, monkeypatch):
@@ -323,3 +327,25 @@ def test_two_loras_answering_to_one_fader_name_are_refused(tmp_path):
     named = STYLE.format(name="a") + 'loras = [{ path = "./a/ink.safetensors" }, { path = "./b/ink.safetensors", name = "ink2" }]\n'
     path = _write(tmp_path, named)
     assert [lora.fader_name for lora in load_profile(path).styles[0].loras or []] == ["ink", "ink2"]
+
+
+# --- text layer and depth prior -------------------------------------------------------------------
+
+
+def test_style_clip_skip_overrides_the_engines(tmp_path):
+    path = _write(tmp_path, '[engine]\nclip_skip = 1\n' + STYLE.format(name="a") + "clip_skip = 3\n" + STYLE.format(name="b"))
+    profile = load_profile(path)
+    assert profile.stream_config(profile.style("a")).clip_skip == 3
+    assert profile.stream_config(profile.style("b")).clip_skip == 1  # unset: the engine's
+    message = _error(_write(tmp_path, STYLE.format(name="a") + "clip_skip = 0\n"))
+    assert "styles[0].clip_skip" in message and "0" in message
+
+
+def test_depth_defaults_are_the_authors_and_options_are_checked(tmp_path):
+    cfg = load_profile(None).stream_config()
+    assert (cfg.depth_resize, cfg.depth_normalise) == ("squash", "warmup_joint")
+    text = '[engine]\ndepth_resize = "letterbox"\ndepth_normalise = "per_frame"\n' + STYLE.format(name="a")
+    cfg = load_profile(_write(tmp_path, text)).stream_config()
+    assert (cfg.depth_resize, cfg.depth_normalise) == ("letterbox", "per_frame")
+    message = _error(_write(tmp_path, '[engine]\ndepth_resize = "crop"\n' + STYLE.format(name="a")))
+    assert "engine.depth_resize" in message and "'crop'" in message and "letterbox" in message

@@ -1,5 +1,8 @@
+import pytest
+import torch
+
 from live2diff_broadcast.engine.config import CausalWindow
-from live2diff_broadcast.engine.kv_cache import plan_row, ring_slot
+from live2diff_broadcast.engine.kv_cache import TemporalAttentionState, plan_row, ring_slot
 
 CAUSAL = CausalWindow(window=16, warmup=8)
 
@@ -46,10 +49,6 @@ def test_positions_come_from_config_not_literals():
 
 
 def test_row_layouts_are_a_bounded_set_and_tables_match_the_plans():
-    import torch
-
-    from live2diff_broadcast.engine.kv_cache import TemporalAttentionState
-
     state = TemporalAttentionState(CAUSAL, max_rows=3, device=torch.device("cpu"), dtype=torch.float32)
     for t in range(8, 400):
         frames = [f if f >= 8 else None for f in (t, t - 1, t - 2)]
@@ -61,3 +60,123 @@ def test_row_layouts_are_a_bounded_set_and_tables_match_the_plans():
             assert tuple((state.key_bias[r] == 0).tolist()) == plan.key_valid
             assert state.query_position[r].item() == plan.query_position
     assert len(state._table_cache) <= 2 * CAUSAL.rolling + 3  # startup layouts + one per ring phase
+
+
+# ---- hand-written tables (worked out on paper from the ring rule, not from plan_row) -------------
+# Layout: sinks in slots 0..warmup-1, a ring of window - warmup slots after them, scratch = window.
+
+# window 6, warmup 2 (a 4-slot ring: slots 2..5, scratch 6), one row per call (1 denoising step).
+# frame -> (write slot, key position per slot 0..5, visible slots, query position)
+W6_S2 = {
+    2: (2, [0, 1, 2, 0, 0, 0], [1, 1, 1, 0, 0, 0], 2),
+    3: (3, [0, 1, 2, 3, 0, 0], [1, 1, 1, 1, 0, 0], 3),
+    4: (4, [0, 1, 2, 3, 4, 0], [1, 1, 1, 1, 1, 0], 4),
+    5: (5, [0, 1, 2, 3, 4, 5], [1, 1, 1, 1, 1, 1], 5),
+    6: (2, [0, 1, 5, 2, 3, 4], [1, 1, 1, 1, 1, 1], 5),  # wraps: frame 6 overwrites frame 2's slot
+    7: (3, [0, 1, 4, 5, 2, 3], [1, 1, 1, 1, 1, 1], 5),
+    8: (4, [0, 1, 3, 4, 5, 2], [1, 1, 1, 1, 1, 1], 5),
+    9: (5, [0, 1, 2, 3, 4, 5], [1, 1, 1, 1, 1, 1], 5),
+    10: (2, [0, 1, 5, 2, 3, 4], [1, 1, 1, 1, 1, 1], 5),  # second turn: same as frame 6
+    None: (6, [0, 1, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0], 0),  # a pipeline-fill row: scratch, sinks only
+}
+
+# window 4, warmup 1 (a 3-slot ring: slots 1..3, scratch 4), one row per call.
+W4_S1 = {
+    1: (1, [0, 1, 0, 0], [1, 1, 0, 0], 1),
+    2: (2, [0, 1, 2, 0], [1, 1, 1, 0], 2),
+    3: (3, [0, 1, 2, 3], [1, 1, 1, 1], 3),
+    4: (1, [0, 3, 1, 2], [1, 1, 1, 1], 3),
+    5: (2, [0, 2, 3, 1], [1, 1, 1, 1], 3),
+    6: (3, [0, 1, 2, 3], [1, 1, 1, 1], 3),
+    7: (1, [0, 3, 1, 2], [1, 1, 1, 1], 3),
+    None: (4, [0, 0, 0, 0], [1, 0, 0, 0], 0),
+}
+
+# window 5, warmup 2 (a 3-slot ring: slots 2..4, scratch 5), three rows per call (3 steps): the call
+# at input frame t holds frames (t, t-1, t-2), fill rows (None) before frame 2 and after the end.
+W5_S2_3ROWS = [
+    # rows' frames, write slots, query positions
+    ((2, None, None), [2, 5, 5], [2, 0, 0]),
+    ((3, 2, None), [3, 2, 5], [3, 2, 0]),
+    ((4, 3, 2), [4, 3, 2], [4, 3, 2]),
+    ((5, 4, 3), [2, 4, 3], [4, 4, 3]),
+    ((6, 5, 4), [3, 2, 4], [4, 4, 4]),
+    ((7, 6, 5), [4, 3, 2], [4, 4, 4]),
+    ((8, 7, 6), [2, 4, 3], [4, 4, 4]),
+    ((None, 8, 7), [5, 2, 4], [0, 4, 4]),  # flush
+    ((None, None, 8), [5, 5, 2], [0, 0, 4]),
+]
+W5_S2_FRAME_6_KEYS = [0, 1, 3, 4, 2]  # frames 4, 5, 6 in slots 4, 2, 3 at positions 2, 3, 4
+
+
+def _one_row_tables(state, frame):
+    state.set_stream(0, [frame])
+    key_positions, key_bias, query_position, write_slot = state.tables(1)
+    visible = [int(b == 0) for b in key_bias[0].tolist()]
+    return write_slot.item(), key_positions[0].tolist(), visible, query_position.item()
+
+
+@pytest.mark.parametrize(("causal", "table"), [(CausalWindow(6, 2), W6_S2), (CausalWindow(4, 1), W4_S1)])
+def test_one_row_tables_and_wrap_around_match_the_hand_written_table(causal, table):
+    state = TemporalAttentionState(causal, max_rows=1, device=torch.device("cpu"), dtype=torch.float32)
+    for frame, expected in table.items():
+        assert _one_row_tables(state, frame) == expected, f"frame {frame}"
+    # the same answers again (tables come from the per-layout cache the second time)
+    for frame, expected in table.items():
+        assert _one_row_tables(state, frame) == expected, f"frame {frame}, second time"
+
+
+def test_three_row_tables_match_the_hand_written_table():
+    state = TemporalAttentionState(CausalWindow(5, 2), max_rows=3, device=torch.device("cpu"), dtype=torch.float32)
+    for frames, write_slots, query_positions in W5_S2_3ROWS:
+        state.set_stream(0, frames)
+        key_positions, key_bias, query_position, write_slot = state.tables(3)
+        assert write_slot.tolist() == write_slots, frames
+        assert query_position.tolist() == query_positions, frames
+        if frames[0] == 6:
+            assert key_positions[0].tolist() == W5_S2_FRAME_6_KEYS
+            assert (key_bias[0] == 0).all()
+        for row, frame in enumerate(frames):
+            if frame is None:  # fill rows see the two sinks only
+                assert (key_bias[row] == 0).tolist() == [True, True, False, False, False]
+
+
+def _slots_written(stream, before):
+    """Per denoising step, the cache slots whose K changed in layer 0 since ``before``."""
+    k = stream.cache.layers[0].k
+    changed = (k != before).any(dim=(1, 2, 4))  # (steps, W + 1): (steps, HW, heads, W + 1, d) reduced
+    return [sorted(torch.nonzero(changed[s]).flatten().tolist()) for s in range(k.shape[0])]
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        # 1 step: frame f writes slot 2 + (f - 2) % 4; warmup (frames 0, 1) writes the sinks
+        (1, {1: [[0, 1]], 2: [[2]], 3: [[3]], 4: [[4]], 5: [[5]], 6: [[2]], 7: [[3]], 8: [[4]], 9: [[5]], 10: [[2]]}),
+        # 2 steps: step 0 takes frame f, step 1 frame f - 1 (the scratch slot 6 while it is a fill row)
+        (2, {1: [[0, 1], [0, 1]], 2: [[2], [6]], 3: [[3], [2]], 4: [[4], [3]], 5: [[5], [4]], 6: [[2], [5]],
+             7: [[3], [2]], 8: [[4], [3]], 9: [[5], [4]], 10: [[2], [5]], "flush": [[6], [2]]}),
+    ],
+)
+def test_the_stream_writes_the_hand_written_slots_of_the_real_cache(tiny, steps, expected):
+    """The real KV cache of a streaming tiny model, window 6 / warmup 2: which slots each push wrote."""
+    from tests.engine.helpers import frames, make_stream
+
+    stream = make_stream(tiny, steps, dtype=torch.float32, causal=CausalWindow(6, 2))
+    inputs = frames(11)
+    stream.push(inputs[0])
+    assert stream.cache.layers[0].k is None  # nothing is allocated before the warmup frames are complete
+    written = {}
+    before = None
+    for f in range(1, 11):
+        if f > 1:
+            before = stream.cache.layers[0].k.clone()
+        stream.push(inputs[f])
+        if before is None:  # warmup: allocated by it, compare against zeros
+            before = torch.zeros_like(stream.cache.layers[0].k)
+        written[f] = _slots_written(stream, before)
+    if "flush" in expected:
+        before = stream.cache.layers[0].k.clone()
+        stream.flush()
+        written["flush"] = _slots_written(stream, before)
+    assert written == expected

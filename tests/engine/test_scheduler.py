@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from live2diff_broadcast.engine.scheduler import StreamSchedule, live2diff_scheduler
@@ -28,3 +29,35 @@ def test_add_noise_matches_alphas():
     a = scheduler.alphas_cumprod[int(ours.timesteps[0])].double()
     x0, noise = torch.ones(1, 4, 2, 2, dtype=torch.float64), torch.zeros(1, 4, 2, 2, dtype=torch.float64)
     assert torch.allclose(ours.add_noise(x0, noise, 0), a.sqrt() * x0)
+
+
+@pytest.mark.parametrize("t_index_list", [(0,), (0, 10, 25, 40, 49), (30, 36, 42), (5, 45)])
+def test_add_noise_equals_diffusers_lcm_add_noise_with_real_noise(t_index_list):
+    """An oracle outside our code: diffusers' own LCMScheduler.add_noise, real (non-zero) noise and
+    clean latents, every step alone and all rows at once (each row at its own step)."""
+    ours = StreamSchedule(live2diff_scheduler(), t_index_list, 50, torch.device("cpu"), torch.float64)
+    reference = live2diff_scheduler()
+    n = len(t_index_list)
+    g = torch.Generator().manual_seed(7)
+    x0 = torch.randn(n, 4, 8, 8, generator=g, dtype=torch.float64)
+    noise = torch.randn(n, 4, 8, 8, generator=g, dtype=torch.float64)
+    expected = reference.add_noise(x0, noise, ours.timesteps)  # (n, 4, 8, 8), row s at timestep s
+    torch.testing.assert_close(ours.add_noise(x0, noise, slice(0, n)), expected, rtol=0, atol=1e-12)
+    for s in range(n):
+        torch.testing.assert_close(ours.add_noise(x0[s], noise[s], s), expected[s], rtol=0, atol=1e-12)
+    # the noise really is in it: a pure-signal or pure-noise mix would differ by far more than that
+    assert (expected - reference.add_noise(x0, torch.zeros_like(noise), ours.timesteps)).abs().max() > 0.1
+
+
+def test_add_noise_then_denoise_with_the_true_noise_recovers_the_clean_latents_at_the_boundary():
+    """x_t = sqrt(a) x0 + sqrt(1 - a) eps, and the LCM output given the true eps is
+    c_out x0 + c_skip x_t (diffusers' boundary scalings), for every step."""
+    scheduler = live2diff_scheduler()
+    ours = StreamSchedule(scheduler, (0, 20, 45), 50, torch.device("cpu"), torch.float64)
+    g = torch.Generator().manual_seed(3)
+    x0, eps = torch.randn(3, 4, 4, 4, generator=g, dtype=torch.float64), torch.randn(3, 4, 4, 4, generator=g, dtype=torch.float64)
+    x_t = ours.add_noise(x0, eps, slice(0, 3))
+    out = ours.denoise(x_t, eps, slice(0, 3))
+    for s, t in enumerate(ours.timesteps.tolist()):
+        c_skip, c_out = scheduler.get_scalings_for_boundary_condition_discrete(t)
+        torch.testing.assert_close(out[s], float(c_out) * x0[s] + float(c_skip) * x_t[s], rtol=0, atol=1e-10)

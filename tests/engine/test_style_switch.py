@@ -12,12 +12,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import gc
+import logging
 import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
 from live2diff_broadcast.engine.components import Live2DiffComponents, tiny_components
@@ -253,3 +255,30 @@ def test_twenty_rapid_switches_end_in_the_last_style_with_bounded_memory(tiny: L
     assert all(torch.equal(a, b) for a, b in zip(sinks(t), expected, strict=True))
     log += [i for i, _ in t.flush()]
     assert log == list(range(start)), "a frame was skipped or repeated"
+
+
+def test_a_requested_crossfade_glides_and_one_that_cannot_blend_cuts_out_loud(
+    tiny: Live2DiffComponents, caplog: pytest.LogCaptureFixture
+) -> None:
+    t = translator_on(tiny, "anime")
+    switcher = StyleSwitcher(t, Loader(), BASE, cache_size=2)
+    log: list[int] = []
+    reports: list[SwitchReport] = []
+    run(t, switcher, frames(10), log, reports)
+    # the request's crossfade_frames and settle reach the translator: a glide, no re-warm
+    switcher.request(dataclasses.replace(style("sketch", "sketch", seed=7), crossfade_frames=3, settle="refresh"))
+    run(t, switcher, frames(1, 10), log, reports)
+    (glide,) = reports
+    assert glide.status == "applied" and glide.outputs == []
+    fade = t.transitions.fade
+    assert fade is not None and fade.frames == 3 and t.transitions.settle == "refresh"
+    run(t, switcher, frames(3, 11), log, reports)  # the fade runs out and settles
+    assert t.transitions.fade is None
+    # another step count cannot blend: a cut (re-warm in the new style), and the log says why
+    with caplog.at_level(logging.WARNING):
+        switcher.request(dataclasses.replace(style("steps", "sketch", t_index_list=(20, 30, 40)), crossfade_frames=3))
+        run(t, switcher, frames(1, 14), log, reports)
+    cut = reports[-1]
+    assert cut.request.name == "steps" and cut.status == "applied" and t.transitions.fade is None
+    assert t.stream.config.num_steps == 3
+    assert "'steps' cannot crossfade" in caplog.text and "cutting instead" in caplog.text

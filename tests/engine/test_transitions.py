@@ -120,3 +120,42 @@ def test_a_fader_at_zero_runs_exactly_as_style_a(tiny: Live2DiffComponents) -> N
     three = StreamConfig(height=SIZE, width=SIZE, t_index_list=(10, 20, 30), causal=CausalWindow(8, WARMUP))
     with pytest.raises(ValueError, match="cannot blend styles with 2 and 3 denoising steps"):
         faded.crossfade(three, PROMPT_B, 4)
+
+
+def test_slerp_follows_the_great_circle() -> None:
+    """Hand-worked values: between orthogonal unit vectors, slerp at t is (cos(t 90deg), sin(t 90deg));
+    the vectors' norms are interpolated linearly along it."""
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    torch.testing.assert_close(slerp(a, b, 0.5), torch.tensor([0.5**0.5, 0.5**0.5]))
+    torch.testing.assert_close(slerp(a, b, 1 / 3), torch.tensor([3**0.5 / 2, 0.5]))
+    torch.testing.assert_close(slerp(a, 3 * b, 0.5), torch.tensor([0.5**0.5, 3 * 0.5**0.5]))  # raw vectors: weights only
+
+
+def test_every_crossfade_frame_runs_at_its_own_position_the_last_one_exactly_b(tiny: Live2DiffComponents) -> None:
+    """What each input frame really ran with, seen at its push (so before the settle re-encodes B):
+    frame k of 4 runs at t = k / 4 (steps worked out by hand), and the 4th is B itself."""
+    x = translator(tiny)
+    seen: list[tuple[tuple[int, ...], torch.Tensor, object]] = []
+    push = x.stream.push
+
+    def recording_push(image: torch.Tensor) -> list:
+        assert x.stream.text_embeds is not None
+        seen.append((x.stream.config.t_index_list, x.stream.text_embeds.clone(), x.stream.noise))
+        return push(image)
+
+    x.stream.push = recording_push  # type: ignore[method-assign]
+    out: dict[int, np.ndarray] = {}
+    run(x, frames(6), out)
+    x.crossfade(B, PROMPT_B, 4, settle="rewarm")
+    a, b = x.transitions.end(x.stream, A, PROMPT_A), x.transitions.end(x.stream, B, PROMPT_B)
+    run(x, frames(4, 6), out)
+    fade = seen[6:]
+    assert [steps for steps, _, _ in seen[:6]] == [(30, 40)] * 6
+    # (1 - t) * (30, 40) + t * (20, 35), rounded half up, at t = 1/4, 2/4, 3/4, 1
+    assert [steps for steps, _, _ in fade] == [(28, 39), (25, 38), (23, 36), (20, 35)]
+    for k, (_, embeds, noise) in enumerate(fade, start=1):
+        torch.testing.assert_close(embeds, slerp(a.embeds, b.embeds, k / 4), rtol=0, atol=1e-6, msg=f"fade frame {k}")
+        assert noise is b.noise if k == 4 else noise.t == k / 4  # type: ignore[attr-defined]
+    assert torch.equal(fade[-1][1], b.embeds)  # the last fade frame is B's own embeddings, not a near miss
+    assert not torch.equal(fade[0][1], a.embeds) and not torch.equal(fade[0][1], b.embeds)
+    assert sorted(out) == list(range(10))  # and nothing was skipped or repeated on the way

@@ -16,7 +16,7 @@ from live2diff_broadcast.control.actions import (
     TogglePassthrough,
 )
 from live2diff_broadcast.control.bus import ControlBus
-from live2diff_broadcast.runtime.backoff import Backoff
+from live2diff_broadcast.media.backoff import Backoff
 from live2diff_broadcast.runtime.control_stage import ControlStage
 from live2diff_broadcast.runtime.engine_keeper import EngineKeeper
 from live2diff_broadcast.runtime.messages import EngineSpec

@@ -72,7 +72,7 @@ def test_replay_reproduces_the_recorded_run(tmp_path: Path) -> None:
     assert commands == ["style s1", "blend s0 s1 0.25", "rewarm"], commands
     out = tmp_path / "replay.mkv"
     args = argparse.Namespace(input=record / "input.mkv", output=out, profile=profile_path, style=None,
-                              max_frames=None, replay=record / "timeline.json")
+                              max_frames=None, size=None, replay=record / "timeline.json")
     assert render.run(args) == 0
     recorded, replayed = read_video(record / "output.mkv"), read_video(out)
     assert len(recorded) > 20 and len(replayed) >= len(recorded)

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from live2diff_broadcast.media.backoff import Backoff
 from live2diff_broadcast.media.frames import Frame
 from live2diff_broadcast.plugin_api import PluginError, PluginSettings, Sink
-from live2diff_broadcast.runtime.backoff import Backoff
 from live2diff_broadcast.runtime.sink_keeper import SinkKeeper
 from live2diff_broadcast.runtime.telemetry import Telemetry
 

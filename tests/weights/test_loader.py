@@ -122,3 +122,63 @@ def test_translator_builds_the_live2diff_preset(model_zoo: Zoo, monkeypatch: pyt
     got = assembly.build_components(profile)
     assert got.random_weights is False
     assert_same_params(got.unet, model_zoo.components.unet)
+
+
+def test_checkpoint_positional_tables_run_in_the_model(model_zoo: Zoo, reference: Live2DiffComponents, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Oracle: the tiny model with its pos_embed.pe buffers set by hand to the file's tables."""
+    from tests.weights.test_live2diff_ckpt import _shifted_tables
+
+    state = _shifted_tables(zoo.live2diff_ckpt_state(model_zoo.components), seed=3)
+    ckpt = tmp_path / "shifted.ckpt"
+    torch.save({"state_dict": state}, ckpt)
+    got = load_components(model_zoo.models(live2diff=str(ckpt)), model_zoo.store(), TINY_OPTIONS)
+    for name, buf in reference.unet.unet.named_buffers():
+        if name.endswith("pos_embed.pe"):
+            block = zoo.to_animatediff(name.replace("pos_embed.pe", "attn1.x")).rsplit(".attention_blocks.0.", 1)[0]
+            buf.copy_(state[f"module.{block}.attention_blocks.0.pos_encoder.pe"])
+    assert_same_params(got.unet, reference.unet)
+    assert torch.equal(unet_output(got), unet_output(reference))
+    assert not torch.equal(unet_output(got), unet_output(model_zoo.components))
+
+
+def _ckpt_with_spatial(model_zoo: Zoo, path, value: float):  # type: ignore[no-untyped-def]
+    state = zoo.live2diff_ckpt_state(model_zoo.components)
+    state["module.conv_in.weight"] = torch.full((32, 4, 3, 3), value)
+    torch.save({"state_dict": state}, path)
+    return path
+
+
+def test_spatial_weights_in_the_checkpoint_apply_over_the_base(model_zoo: Zoo, reference: Live2DiffComponents, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ckpt = _ckpt_with_spatial(model_zoo, tmp_path / "spatial.ckpt", 0.5)
+    got = load_components(model_zoo.models(live2diff=str(ckpt)), model_zoo.store(), TINY_OPTIONS)
+    assert torch.equal(got.unet.state_dict()["unet.conv_in.weight"], torch.full((32, 4, 3, 3), 0.5))  # the authors' order
+    ignored = load_components(model_zoo.models(live2diff=str(ckpt), live2diff_spatial="ignore"), model_zoo.store(), TINY_OPTIONS)
+    assert_same_params(ignored.unet, reference.unet)
+
+
+def test_a_style_checkpoint_replaces_the_checkpoint_spatial_weights(model_zoo: Zoo, reference: Live2DiffComponents, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Their loader loads the DreamBooth file after the motion checkpoint: the DreamBooth's UNet wins."""
+    ckpt = _ckpt_with_spatial(model_zoo, tmp_path / "spatial.ckpt", 0.5)
+    style = zoo.write_safetensors(zoo.ldm_single_file_state(reference), tmp_path / "toon.safetensors")
+    got = load_components(model_zoo.models(live2diff=str(ckpt), style_checkpoint=str(style)), model_zoo.store(), TINY_OPTIONS)
+    assert_same_params(got.unet, reference.unet)
+
+
+def test_file_alpha_ignore_merges_as_the_authors_loader(model_zoo: Zoo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Their convert_lora_model_level: W += lora_alpha * up @ down, the file's alpha key skipped."""
+    ref = model_zoo.components
+    down, up = torch.randn(2, 32), torch.randn(32, 2)
+    lora = zoo.write_safetensors(
+        {
+            "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight": down,
+            "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight": up,
+            "lora_te_text_model_encoder_layers_0_self_attn_q_proj.alpha": torch.tensor(1.0),  # rank 2: kohya scale 1/2
+        },
+        tmp_path / "te_lora.safetensors",
+    )
+    key = "encoder.layers.0.self_attn.q_proj.weight"
+    w = ref.text_encoder.state_dict()[key]
+    for mode, scale in (("apply", 0.5), ("ignore", 1.0)):
+        models = model_zoo.models(loras=[LoraSection(path=str(lora), weight=0.7, file_alpha=mode)])
+        got = load_components(models, model_zoo.store(), TINY_OPTIONS).text_encoder.state_dict()[key]
+        assert torch.equal(got, w + (0.7 * scale) * (up @ down)), mode

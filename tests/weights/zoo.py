@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 from diffusers import UNet2DConditionModel
+from diffusers.models.embeddings import SinusoidalPositionalEmbedding
 from safetensors.torch import save_file
 
 from live2diff_broadcast.engine.components import Live2DiffComponents
@@ -56,14 +57,16 @@ def to_animatediff(key: str) -> str:
 
 
 def live2diff_ckpt_state(c: Live2DiffComponents, pe_length: int = 24) -> dict[str, torch.Tensor]:
-    """The official checkpoint's layout: module.-prefixed AnimateDiff names, pos_encoder.pe, flow_conv_in."""
+    """The official checkpoint's layout: module.-prefixed AnimateDiff names, pos_encoder.pe (each
+    attention block's own copy of the sinusoid, as AnimateDiff saves it), flow_conv_in."""
     state: dict[str, torch.Tensor] = {}
     for key, value in motion_state(c).items():
         if key.endswith("pos_embed.pe"):
             prefix = to_animatediff(key.replace("pos_embed.pe", "attn1.x")).rsplit(".attention_blocks.0.", 1)[0]
             width = value.shape[-1]
+            table = SinusoidalPositionalEmbedding(width, pe_length).pe
             for i in (0, 1):
-                state[f"module.{prefix}.attention_blocks.{i}.pos_encoder.pe"] = torch.randn(1, pe_length, width)
+                state[f"module.{prefix}.attention_blocks.{i}.pos_encoder.pe"] = table.clone()
             continue
         state["module." + to_animatediff(key)] = value
     for key, value in c.unet.depth_adapter.state_dict().items():

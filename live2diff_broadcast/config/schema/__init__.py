@@ -9,7 +9,8 @@ sink (see ``profiles/example_show.toml`` for every field with comments). Layout:
     [hotkeys]     next_style, previous_style, passthrough (toggle), rewarm  (ACTIONS)
     [control]     host, port of the local control port (dock page, commands)
     [[styles]]    name, prompt, negative_prompt, prompt_template, base / style_checkpoint / loras
-                  (override [models] for this style), strength OR t_index_list, seed, noise_mode, hotkey
+                  (override [models] for this style), strength OR t_index_list, clip_skip, seed,
+                  noise_mode, hotkey
     [source] / [sink]   plugin + settings (checked against the plugin's declared Settings at load)
     [obs]         OBS scene -> style over obs-websocket (config/obs.py)
 
@@ -18,6 +19,12 @@ engine's step count n = len(engine.t_index_list) and denoises k = round(50 * str
 50-step LCM schedule (t_index i is timestep 999 - 20 i): t_index_list = [50 - k + (i * k) // n for
 i in range(n)]. Strength 0.4 with 2 steps is the reference's [30, 40]; strength 1.0 starts from
 pure noise (index 0). k must be >= n. Giving both strength and t_index_list is an error.
+
+clip_skip (engine default, a style may override it) picks the CLIP text layer counted from the end,
+as AUTOMATIC1111 and civitai's "Clip skip" do: 1 = the last layer, 2 = the penultimate, 3 = the
+third from last (then CLIP's final layer norm). The Live2Diff authors' YAML configs count the
+layers *skipped* instead (their ``hidden_states[-(clip_skip + 1)]``): their ``clip_skip: 2`` is our
+3; ``live2diff-broadcast import-config`` converts it (engine/text.py).
 
 Hotkeys are keyboard-library strings ("ctrl+alt+1"); they are compared after the library's own
 parsing, so "Ctrl+1" and "ctrl+1" are the same key and may be bound once only.
@@ -35,7 +42,7 @@ One file per section: ``models.py`` ([models] and LoRAs), ``engine.py``, ``style
 from .control import ControlSection, HotkeysSection
 from .engine import EngineSection
 from .loading import ProfileError, load_profile, parse_profile, read_profile_bytes
-from .models import LoraSection, ModelsSection, fader_index
+from .models import LoraSection, ModelsSection
 from .plugins import PluginSection, plugin_problems
 from .profile import Profile
 from .steps import TIndexList, strength_to_t_index_list
@@ -52,7 +59,6 @@ __all__ = [
     "ProfileError",
     "StyleSection",
     "TIndexList",
-    "fader_index",
     "load_profile",
     "parse_profile",
     "plugin_problems",

@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from ...control.guard import is_loopback
+from ..addresses import is_loopback
 from ..hotkeys import Hotkey
 from .base import Section
 

@@ -22,7 +22,14 @@ class EngineSection(Section):
     t_index_list: TIndexList = Field(default_factory=lambda: list(StreamConfig().t_index_list))
     window: int = Field(default=CausalWindow().window, ge=2)
     warmup: int = Field(default=CausalWindow().warmup, ge=1)
+    # CLIP text layer from the end (A1111 / civitai "Clip skip"): 1 = last, 2 = penultimate, 3 = third from
+    # last. The authors' configs say clip_skip: 2 meaning our 3 (schema/__init__.py). Styles may override it.
     clip_skip: int = Field(default=2, ge=1)
+    # Depth prior preprocessing (engine/depth.py); the defaults are the authors'. "letterbox": pad to a
+    # square instead of squashing (no distortion of 16:9 frames); "per_frame": warmup frames normalised
+    # one by one instead of jointly (a sink's depth then does not depend on the other sinks).
+    depth_resize: Literal["squash", "letterbox"] = "squash"
+    depth_normalise: Literal["warmup_joint", "per_frame"] = "warmup_joint"
     # UNet backend. auto: "compiled" on NVIDIA GPUs, "pytorch" (eager) elsewhere. onnxruntime / tensorrt
     # export static-shape graphs (and build engines) into engine_dir once; any backend that cannot run
     # falls back to eager PyTorch with an error in the log and in telemetry, never silently.

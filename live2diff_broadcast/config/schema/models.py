@@ -16,20 +16,13 @@ class LoraSection(Section):
     path: str = Field(min_length=1)  # local file or Hub "owner/repo/file.safetensors"
     weight: float = Field(default=1.0, allow_inf_nan=False)
     name: str | None = Field(default=None, min_length=1)  # its live fader's name (`lora NAME W`); default: the file stem
+    # "apply": the file's alpha / rank scale per layer (kohya's rule); "ignore": W + weight x up @ down, as the
+    # Live2Diff authors' loader merges (import-config sets it for their styles; docs/authors.md)
+    file_alpha: Literal["apply", "ignore"] = "apply"
 
     @property
     def fader_name(self) -> str:
         return self.name or PurePosixPath(self.path.replace("\\", "/")).stem
-
-
-def fader_index(names: list[str], name: str) -> int | None:
-    """Which of the LoRA faders ``names`` a command's ``name`` means: its name, else its position
-    (0, 1, ...); None when neither."""
-    if name in names:
-        return names.index(name)
-    if name.isdigit() and int(name) < len(names):
-        return int(name)
-    return None
 
 
 def unique_fader_names(loras: list[LoraSection] | None) -> list[LoraSection] | None:
@@ -57,8 +50,9 @@ class ModelsSection(Section):
     _loras_unique = field_validator("loras")(unique_fader_names)
     allow_unsafe_pickle: bool = False  # True: fully unpickle .ckpt/.pt files torch's safe loader refuses (runs their code)
     auto_download: bool = True  # False: never download; missing files are an error listing them
-    # Spatial SD weights found inside live2diff.ckpt: "ignore" (base/style UNet wins) or "apply" them.
-    live2diff_spatial: Literal["ignore", "apply"] = "ignore"
+    # Spatial SD UNet weights found inside live2diff.ckpt: "apply" (the authors' loader: over the base
+    # UNet, a style checkpoint then replaces them) or "ignore" them (the base / style UNet as it is).
+    live2diff_spatial: Literal["ignore", "apply"] = "apply"
 
 
 def means_none(spec: str) -> bool:

@@ -146,6 +146,11 @@ class Profile(BaseSettings):
             return tuple(strength_to_t_index_list(style.strength, len(self.engine.t_index_list)))
         return tuple(self.engine.t_index_list)
 
+    def clip_skip(self, style: StyleSection | None = None) -> int:
+        """The style's CLIP layer from the end: its own clip_skip, else the engine's."""
+        style = style or self.style()
+        return style.clip_skip if style.clip_skip is not None else self.engine.clip_skip
+
     def stream_config(self, style: StyleSection | None = None) -> StreamConfig:
         style = style or self.style()
         e = self.engine
@@ -156,8 +161,10 @@ class Profile(BaseSettings):
             causal=CausalWindow(window=e.window, warmup=e.warmup),
             seed=style.seed,
             noise_mode=style.noise_mode,
-            clip_skip=e.clip_skip,
+            clip_skip=self.clip_skip(style),
             prompt_template=style.prompt_template,
+            depth_resize=e.depth_resize,
+            depth_normalise=e.depth_normalise,
         )
 
     def models_for(self, style: StyleSection | None = None) -> ModelsSection:

@@ -27,6 +27,7 @@ class StyleSection(Section):
     # How far from the input: strength in (0, 1] OR an explicit t_index_list (never both); unset = engine's.
     strength: float | None = Field(default=None, gt=0, le=1)
     t_index_list: TIndexList | None = None
+    clip_skip: int | None = Field(default=None, ge=1)  # CLIP layer from the end for this style; unset = engine's
     seed: int = 42
     noise_mode: Literal["per_frame", "fixed"] = "per_frame"
     hotkey: Hotkey | None = None  # selects this style

@@ -1,4 +1,4 @@
-from live2diff_broadcast.runtime.backoff import Backoff
+from live2diff_broadcast.media.backoff import Backoff
 
 
 def test_doubles_up_to_the_cap_and_resets():

@@ -1,4 +1,4 @@
-"""Exponential backoff for reconnecting sources and restarting the engine."""
+"""Exponential backoff: how long to wait before reconnecting a source, a sink or OBS, or restarting the engine."""
 
 from __future__ import annotations
 
