@@ -287,6 +287,7 @@ class Attack:
     """What one attack window on a live show measured."""
 
     seconds: float = 0.0
+    baseline_frames_out: int = 0  # frames the sink wrote in a window as long, just before, without an attack
     frames_out: int = 0  # frames the sink wrote during the window (from /status)
     status_answers: int = 0
     status_max_s: float = 0.0
@@ -301,8 +302,10 @@ class Attack:
     final_style: str = ""
 
 
-def attack(show: ShowProcess, seconds: float, final_style: str = "sketch", reopen_per_s: float = 100.0) -> Attack:
-    """Run every attack at once on the live ``show`` for at least ``seconds``; the show must keep answering."""
+def attack(show: ShowProcess, seconds: float, final_style: str = "sketch", reopen_per_s: float = 100.0,
+           baseline: bool = False) -> Attack:
+    """Run every attack at once on the live ``show`` for at least ``seconds`` (after a quiet window as long when
+    ``baseline``); the show must keep answering."""
     from live2diff_broadcast.control.token import read_token
 
     assert show.port is not None
@@ -310,6 +313,10 @@ def attack(show: ShowProcess, seconds: float, final_style: str = "sketch", reope
     token = read_token(port)
     assert token is not None, "no token file for the show's port (same XDG_RUNTIME_DIR?)"
     result = Attack(threads_before=threads(show.pid), final_style=final_style)
+    if baseline:
+        before = show.status()["frames_out"]
+        time.sleep(seconds)
+        result.baseline_frames_out = show.status()["frames_out"] - before
     lines_before, cpu_before = len(show.lines), cpu_s(show.pid)
     frames_before = show.status()["frames_out"]
     started = time.monotonic()
@@ -354,16 +361,19 @@ def main() -> int:
     try:
         show.wait_control()
         show.wait_for(r"engine: live", 300)
-        result = attack(show, args.seconds, reopen_per_s=args.reopen_per_s)
+        result = attack(show, args.seconds, reopen_per_s=args.reopen_per_s, baseline=True)
         switched = show.command("style long")
         show.wait_status("style 'long' on air", lambda s: s["style"] == "long", 300)
         status = show.status()
     finally:
         code = show.stop()
     decoded = decode(out, FPS)
-    print(f"exit code {code}; engine restarts {status['engine_restarts']}; style 'long' switch: {switched}")
+    print(f"exit code {code}; engine restarts {status['engine_restarts']}; style 'long' (~1 MB prompt) requested: "
+          f"{switched.get('ok')}, on air {status['last_switch_ms']:.0f} ms after the request")
     print(json.dumps(result.__dict__, indent=2, default=str))
     expected = result.seconds * FPS
+    print(f"| quiet window before | {args.seconds:.1f} s | frames written {result.baseline_frames_out} / "
+          f"{args.seconds * FPS:.0f} slots |")
     print(f"| attack window | {result.seconds:.1f} s | frames written {result.frames_out} / {expected:.0f} slots "
           f"| /status answered {result.status_answers}x, slowest {result.status_max_s * 1000:.0f} ms "
           f"| threads {result.threads_before} -> max {result.threads_max} | main CPU {result.main_cpu_s:.1f} s "
