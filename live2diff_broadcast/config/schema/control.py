@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from pydantic import Field, field_validator, model_validator
@@ -10,7 +11,17 @@ from ..addresses import is_loopback
 from ..hotkeys import Hotkey
 from .base import Section
 
-_HOST_NAME = re.compile(r"[A-Za-z0-9._-]{1,253}|\[?[0-9A-Fa-f:.]{2,45}\]?")
+_HOST_NAME = re.compile(r"[A-Za-z0-9._-]{1,253}")
+
+
+def _host_name(name: str) -> bool:
+    """A DNS name or an IPv4 address, or an IPv6 address (brackets optional); no scheme, port or wildcard."""
+    if ":" in name:
+        try:
+            return ipaddress.ip_address(name.removeprefix("[").removesuffix("]")).version == 6
+        except ValueError:
+            return False
+    return bool(_HOST_NAME.fullmatch(name)) and name != "0.0.0.0"
 
 
 class HotkeysSection(Section):
@@ -38,7 +49,7 @@ class ControlSection(Section):
     @classmethod
     def _host_names(cls, names: list[str]) -> list[str]:
         for name in names:
-            if not _HOST_NAME.fullmatch(name) or name in ("0.0.0.0", "::", "[::]"):
+            if not _host_name(name) or name.strip("[]") == "::":
                 raise ValueError(f"{name!r} is not a host name or address (no scheme, port or wildcard), "
                                  "e.g. \"192.168.1.20\" or \"stream-pc.local\"")
         return names
