@@ -13,8 +13,11 @@ Routes (every request passes ``guard.check_origin``: right Host, same Origin or 
     GET  /help        the command list
     POST /command     {"command": "style anime"} (JSON) or the line as text/plain      } token
     POST /style/anime, /next, /prev, /passthrough/on, /rewarm  (path words = the command) } needed
+    GET  /preview/output.jpg, /preview/input.jpg   the newest frame as a small JPEG        } token
     WS   /ws          first message {"token": T}; then {"command": "...", "id": N} -> result;
-                      the server pushes {"type": "state", ...} on every change and at 4 Hz
+                      the server pushes {"type": "state", ...} on every change and at 4 Hz;
+                      {"preview": ["output", "input"]} asks for live pictures, [] stops them
+                      (``preview.py``: pushed as {"type": "preview", ...} while asked for)
 
 Every command line goes through ``protocol.parse_command``, so a new command works on every
 surface at once. ``/status`` needs no token on loopback: it changes nothing, a page of another site
@@ -43,7 +46,7 @@ from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from .bus import ControlBus
 from .guard import Refusal, check_origin, check_token, request_token
@@ -58,6 +61,7 @@ from .limits import (
     head_bytes,
     load_json,
 )
+from .preview import PreviewBroadcaster, PreviewFeeds
 from .protocol import HELP, CommandError, Query, parse_command
 from .throttle import ThrottledLog
 
@@ -77,10 +81,12 @@ class ControlApp:
     """The ASGI app (``self.asgi``) and what it needs: the bus, status, the token, our Host names."""
 
     def __init__(self, bus: ControlBus, status: StatusFn, controls: ControlsFn, token: str,
-                 hosts: Callable[[], frozenset[str]], result_timeout_s: float = 2.0, remote: bool = False) -> None:
+                 hosts: Callable[[], frozenset[str]], result_timeout_s: float = 2.0, remote: bool = False,
+                 preview: PreviewFeeds | None = None) -> None:
         self.bus, self.status, self.controls, self.token, self.hosts = bus, status, controls, token, hosts
         self.result_timeout_s, self.remote = result_timeout_s, remote
         self.log = ThrottledLog(logger)
+        self.preview = PreviewBroadcaster(preview) if preview is not None else None
         self._page = resources.files(__package__).joinpath("dock.html").read_text(encoding="utf-8")
         self._wakers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._pending: OrderedDict[int, asyncio.Event] = OrderedDict()  # WebSockets awaiting their token
@@ -122,7 +128,8 @@ class ControlApp:
                 self._wakers.discard((loop, event))
 
     def state(self) -> dict[str, Any]:
-        return {"type": "state", "status": self.status(), "controls": self.controls()}
+        feeds = list(self.preview.feeds.names) if self.preview is not None else []
+        return {"type": "state", "status": self.status(), "controls": self.controls(), "preview": feeds}
 
     # --- who may ask ---------------------------------------------------------------------------------
 
@@ -166,6 +173,8 @@ class ControlApp:
         if (refusal := self._check(request, needs_token=self.remote or request.method == "POST")) is not None:
             return self._refuse(refusal)
         path = request.url.path
+        if path.startswith("/preview/"):
+            return await self._preview_picture(request, path)
         if reading:
             if path == "/status":
                 return _json(200, {"ok": True, "status": self.status()})
@@ -181,6 +190,23 @@ class ControlApp:
             return line
         status, body = await self.execute(line)
         return _json(status, body)
+
+    async def _preview_picture(self, request: Request, path: str) -> Response:
+        """GET /preview/FEED.jpg: the newest frame of FEED as a JPEG; it shows the show, so it needs the token."""
+        if request.method not in ("GET", "HEAD"):
+            return _json(405, {"ok": False, "error": f"{request.method} {path}: GET only"}, headers={"Allow": "GET"})
+        if (refusal := check_token(request_token(request.headers), self.token)) is not None:
+            return self._refuse(refusal)
+        feed = path.removeprefix("/preview/").removesuffix(".jpg")
+        names = self.preview.feeds.names if self.preview is not None else ()
+        if feed not in names or not path.endswith(".jpg"):
+            return _json(404, {"ok": False, "error": f"no preview {path}; pictures: "
+                                                     + ", ".join(f"/preview/{n}.jpg" for n in names)})
+        assert self.preview is not None
+        frame = await asyncio.to_thread(self.preview.feeds.encode, feed)
+        if frame is None:
+            return _json(503, {"ok": False, "error": f"no {feed} frame yet"})
+        return Response(frame.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     async def _command_line(self, request: Request, path: str) -> str | Response:
         declared = request.headers.get("content-length", "0")
@@ -257,6 +283,15 @@ class ControlApp:
         self._wakers.add(waker)
         lock = asyncio.Lock()
         pusher = asyncio.create_task(self._push(ws, wake, lock))
+
+        async def send(data: dict[str, Any]) -> bool:  # the preview's pictures, between the pushes and replies
+            async with lock:
+                try:
+                    await ws.send_text(json.dumps(data))
+                    return True
+                except (WebSocketDisconnect, RuntimeError, OSError):
+                    return False
+
         try:
             while True:
                 message = await ws.receive()
@@ -266,7 +301,7 @@ class ControlApp:
                 if text is None:
                     await _close(ws, 1003, 'binary frames are not accepted; send JSON text {"command": ...}')
                     return
-                reply = await self._reply(text)
+                reply = await self._reply(text, id(ws), send)
                 async with lock:
                     if not await _send(ws, reply):
                         return
@@ -276,14 +311,30 @@ class ControlApp:
         finally:
             self._wakers.discard(waker)
             pusher.cancel()
+            if self.preview is not None:
+                self.preview.forget(id(ws))
 
-    async def _reply(self, text: str) -> dict[str, Any]:
+    def _watch(self, key: int, feeds: Any, send: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+        """A dock's {"preview": [feeds]}: start / change / stop its pictures (``preview.py``)."""
+        if self.preview is None:
+            return {"ok": False, "error": "this control port has no preview"}
+        if not isinstance(feeds, list) or not all(isinstance(f, str) for f in feeds) or len(feeds) > 2:
+            return {"ok": False, "error": 'expected {"preview": ["output"]}, ["output", "input"] or [] (off)'}
+        error = self.preview.watch(key, feeds, send)
+        if error is not None:
+            return {"ok": False, "error": error}
+        return {"ok": True, "message": f"preview: {', '.join(feeds) or 'off'}"}
+
+    async def _reply(self, text: str, key: int, send: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+        """One message of an authenticated dock: a command, or {"preview": [feeds]} (the answer to send back)."""
         try:
             data = load_json(text)
         except JsonRefused as exc:
             return {"type": "result", "id": None, "ok": False, "error": str(exc)}
         ident = data.get("id") if isinstance(data, dict) else None
         command = data.get("command") if isinstance(data, dict) else None
+        if isinstance(data, dict) and "preview" in data:
+            return {"type": "result", "id": ident, **self._watch(key, data["preview"], send)}
         if not isinstance(command, str):
             return {"type": "result", "id": ident, "ok": False, "error": 'expected {"command": "style NAME", "id": N}'}
         return {"type": "result", "id": ident, **(await self.execute(command))[1]}

@@ -6,6 +6,13 @@ Addresses::
     /live2diff/blend A B T         a fader between styles A and B at T in [0, 1]
     /live2diff/lora NAME W         a LoRA fader: weight W in [0, 1]
     /live2diff/passthrough 0|1     show the camera as it is (1) or the AI output (0)
+    /live2diff/prompt TEXT         live edits of the style on air (``control/live_params.py``):
+    /live2diff/strength S            prompt, strength in (0, 1], denoising steps (ints),
+    /live2diff/t_index I J ...       seed (an int), guidance in [0, 10]
+    /live2diff/seed N
+    /live2diff/guidance G
+    /live2diff/revert              drop the live edits of the style on air
+    /live2diff/save                write the live edits into the profile file
 
 Every message becomes the same typed action the text commands make (``control/protocol.py``), so
 the supervisor validates it the same way (an unknown style is refused, naming the styles). The
@@ -18,15 +25,15 @@ bundles); malformed, oversized, deeply nested, non-UTF-8 and future-dated packet
 addresses and wrong arguments are dropped with one throttled log line per kind.
 
 Last command wins under a flood, by construction: the kernel queues a socket's datagrams in
-arrival order and the one reader takes them in that order. Per control (style, blend,
-passthrough, each LoRA) at most ONE action of ours is on the bus at a time: a newer message for a
-control whose action the show has not taken yet replaces the waiting one here (a mailbox per
-control, latest value wins), and is posted the moment the show resolves the one before. So the
-last message for each control is always the last one the show applies, and a flood of thousands
-of packets a second puts a handful of actions on the bus (which never has to drop one) instead
-of thousands. UDP itself can drop a datagram when the socket's receive buffer overflows; the
-buffer is raised to ``RECEIVE_BUFFER`` (as far as the OS allows) and the reader does little per
-datagram, so it keeps up with thousands of packets a second.
+arrival order and the one reader takes them in that order. Actions go to the bus in batches: while
+the show has not resolved the last batch, new ones wait here, in arrival order, a run of messages
+for the same control (style, blend, passthrough, each LoRA, each live field) keeping only its
+latest. When more than ``MAX_WAITING_ACTIONS`` wait (a flood), only the latest per control is
+kept, in the order of their last arrival. So the last message for each control is always the last
+one the show applies, and thousands of packets a second become a few dozen actions a tick on the
+bus (which never has to drop one). UDP itself can drop a datagram when the socket's receive buffer
+overflows; the buffer is raised to ``RECEIVE_BUFFER`` (as far as the OS allows) and the reader
+does little per datagram, so it keeps up with thousands of packets a second.
 """
 
 from __future__ import annotations
@@ -40,7 +47,18 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..config.addresses import is_loopback
-from .actions import Action, ActionResult, BlendStyles, SelectStyle, SetLoraWeight, TogglePassthrough
+from . import live_params
+from .actions import (
+    Action,
+    ActionResult,
+    BlendStyles,
+    EditStyle,
+    RevertStyle,
+    SaveProfile,
+    SelectStyle,
+    SetLoraWeight,
+    TogglePassthrough,
+)
 from .bus import ControlBus
 from .osc_packet import OscRefused, decode
 from .protocol import CommandError, unit_number
@@ -56,6 +74,7 @@ POLL_S = 0.2  # how often the reader looks at the stop flag
 RECEIVE_BYTES = 65_536  # any UDP datagram fits, so an oversized one is seen whole and refused
 RECEIVE_BUFFER = 4 * 1024 * 1024  # the socket's kernel queue (Linux caps it at net.core.rmem_max)
 MAX_BATCH = 1024  # datagrams drained per round
+MAX_WAITING_ACTIONS = 48  # actions waiting for the show's previous batch; beyond it, the latest per control
 
 
 def _style(args: tuple[Any, ...]) -> Action:
@@ -82,11 +101,38 @@ def _passthrough(args: tuple[Any, ...]) -> Action:
     return TogglePassthrough(bool(args[0]), origin=ORIGIN)
 
 
+# --- live parameters (the checks every surface shares: control/live_params.py) ---
+
+
+def _one(field: str) -> Callable[[tuple[Any, ...]], Action]:
+    def parse(args: tuple[Any, ...]) -> Action:
+        if len(args) != 1:
+            raise CommandError(f"{PREFIX}/{field} takes one value, got {list(args)!r}")
+        return live_params.edit(field, args[0], ORIGIN)
+    return parse
+
+
+def _t_index(args: tuple[Any, ...]) -> Action:
+    return live_params.edit("t_index_list", list(args), ORIGIN)
+
+
+def _no_args(action: type[RevertStyle] | type[SaveProfile], name: str) -> Callable[[tuple[Any, ...]], Action]:
+    def parse(args: tuple[Any, ...]) -> Action:
+        if args:
+            raise CommandError(f"{PREFIX}/{name} takes no arguments, got {list(args)!r}")
+        return action(origin=ORIGIN)
+    return parse
+
+
 PARSERS: dict[str, Callable[[tuple[Any, ...]], Action]] = {
     f"{PREFIX}/style": _style,
     f"{PREFIX}/blend": _blend,
     f"{PREFIX}/lora": _lora,
     f"{PREFIX}/passthrough": _passthrough,
+    **{f"{PREFIX}/{field}": _one(field) for field in ("prompt", "strength", "seed", "guidance")},
+    f"{PREFIX}/t_index": _t_index,
+    f"{PREFIX}/revert": _no_args(RevertStyle, "revert"),
+    f"{PREFIX}/save": _no_args(SaveProfile, "save"),
 }
 
 
@@ -108,8 +154,8 @@ class OscControl:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._mailbox = threading.Lock()
-        self._posted: set[Hashable] = set()  # controls with an action on the bus, not yet resolved by the show
-        self._waiting: dict[Hashable, Action] = {}  # the latest action per such control, posted when it resolves
+        self._waiting: list[tuple[Hashable, Action]] = []  # (control, action) in arrival order, for the next batch
+        self._outstanding = 0  # actions of the batch on the bus the show has not resolved yet
 
     def start(self) -> None:
         """Bind and serve (OSError with the address if it cannot bind)."""
@@ -168,30 +214,42 @@ class OscControl:
                     continue
                 self._offer(_control_key(action), action)
 
-    # --- one action per control on the bus -------------------------------------------------------
+    # --- batches on the bus ------------------------------------------------------------------------
 
     def _offer(self, key: Hashable, action: Action) -> None:
         with self._mailbox:
-            if key in self._posted:
-                self._waiting[key] = action  # supersedes any waiting one: the latest value wins
-                return
-            self._posted.add(key)
-        self._post(key, action)
+            if self._waiting and self._waiting[-1][0] == key:
+                self._waiting[-1] = (key, action)  # a run of one control: its latest value
+            else:
+                self._waiting.append((key, action))
+            if len(self._waiting) > MAX_WAITING_ACTIONS:  # a flood: the latest per control, in last-arrival order
+                latest = dict(self._waiting)
+                order = list(dict.fromkeys(key for key, _ in reversed(self._waiting)))[::-1]
+                self._waiting = [(key, latest[key]) for key in order]
+            batch = self._take()
+        self._post(batch)
 
-    def _post(self, key: Hashable, action: Action) -> None:
-        self.bus.post(action).add_done_callback(lambda future: self._resolved(key, future))
+    def _take(self) -> list[Action]:
+        """The waiting actions if no batch is on the bus (the mailbox lock held); [] otherwise."""
+        if self._outstanding or not self._waiting:
+            return []
+        batch = [action for _, action in self._waiting]
+        self._waiting, self._outstanding = [], len(batch)
+        return batch
 
-    def _resolved(self, key: Hashable, future: Future[ActionResult]) -> None:
-        """The show took (or the bus dropped) this control's action: post the latest one that waited, if any."""
+    def _post(self, batch: list[Action]) -> None:
+        for action in batch:
+            self.bus.post(action).add_done_callback(self._resolved)
+
+    def _resolved(self, future: Future[ActionResult]) -> None:
+        """The show took (or the bus dropped) one action of the batch; the last one sends the next batch."""
         result = future.result()
         if not result.ok:
             self.log.error("refused", "OSC command refused: %s", result.message)
         with self._mailbox:
-            action = self._waiting.pop(key, None)
-            if action is None:
-                self._posted.discard(key)
-                return
-        self._post(key, action)
+            self._outstanding -= 1
+            batch = self._take()
+        self._post(batch)
 
 
 def _receive_batch(sock: socket.socket) -> list[tuple[bytes, str]]:
@@ -221,5 +279,7 @@ def _control_key(action: Action) -> Hashable:
     """What a message controls: a later message for the same control supersedes an earlier one."""
     if isinstance(action, SetLoraWeight):
         return ("lora", action.name)
+    if isinstance(action, EditStyle):
+        return ("edit", action.field)
     return type(action).__name__
 

@@ -42,6 +42,7 @@ from .bounded_http import WaitingConnections, protocol_class
 from .bus import ControlBus
 from .guard import WILDCARDS, allowed_hosts
 from .limits import MAX_HEAD, WS_MAX_MESSAGE
+from .preview import PreviewFeeds
 from .token import dock_url, load_or_create, new_token, remove_token, write_token
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class ControlServer:
         port_field: str = "control.port",
         allowed: Sequence[str] = (),
         token_file: Path | None = None,
+        preview: PreviewFeeds | None = None,
     ) -> None:
         self.bus, self.status, self.host, self.port = bus, status, host, port
         self.remote = not is_loopback(host)
@@ -112,7 +114,7 @@ class ControlServer:
         self.waiting = WaitingConnections(MAX_WAITING, HEAD_DEADLINE_S)
         self.app = ControlApp(bus, status, controls, self.token,
                               lambda: allowed_hosts(self.host, self._bound_port, self.allowed), result_timeout_s,
-                              remote=self.remote)
+                              remote=self.remote, preview=preview)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._unsubscribe: Callable[[], None] | None = None

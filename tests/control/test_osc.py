@@ -47,12 +47,18 @@ def osc() -> Iterator[tuple[OscControl, ControlBus, SimpleUDPClient]]:
         control.stop()
 
 
-def wait_actions(bus: ControlBus, count: int, timeout: float = 10.0) -> list[Any]:
+def wait_actions(bus: ControlBus, count: int, timeout: float = 10.0, resolve: bool = True) -> list[Any]:
+    """The next ``count`` (action, future) pairs on ``bus``; ``resolve``: answer each as the show would (OSC sends
+    its next batch once the show resolved the last one)."""
     taken: list[Any] = []
     deadline = time.monotonic() + timeout
     while len(taken) < count and time.monotonic() < deadline:
         bus.wait(0.05)
-        taken += bus.take()
+        new = bus.take()
+        if resolve:
+            for _, future in new:
+                future.set_result(ActionResult(True, "ok"))
+        taken += new
     return taken
 
 
@@ -101,7 +107,7 @@ def test_bad_commands_are_logged_and_the_server_lives_on(osc: tuple[OscControl, 
     client.send_message("/live2diff/nope", 1)
     client.send_message("/live2diff/passthrough", 7)
     client.send_message("/live2diff/style", "after")  # still served
-    taken = wait_actions(bus, 1)
+    taken = wait_actions(bus, 1, resolve=False)
     assert [a for a, _ in taken] == [SelectStyle("after", origin="osc", at_ns=taken[0][0].at_ns)]
     # one line per kind: the three bad commands are one kind ("command"); the first is logged
     wait_for("the log line", lambda: "must be a number in [0, 1], got 1.5" in caplog.text)
@@ -200,6 +206,23 @@ def test_last_command_wins_under_a_flood(caplog: pytest.LogCaptureFixture) -> No
         control.stop()
         consumer.stop()
     assert bus.dropped == 0  # coalesced per control before the bus: the bus never had to drop
+
+
+def test_order_is_kept_and_runs_of_one_control_collapse(osc: tuple[OscControl, ControlBus, SimpleUDPClient]) -> None:
+    """While the show applies one batch the next waits in arrival order (an edit stays after the switch it followed);
+    only consecutive messages for one control collapse to the latest."""
+    control, bus, client = osc
+    client.send_message("/live2diff/style", "anime")
+    (first, future), = wait_actions(bus, 1, resolve=False)  # the show has not answered yet: the rest waits
+    for message in (("/live2diff/prompt", "a cat"), ("/live2diff/style", "sketch"), ("/live2diff/prompt", "a dog"),
+                    ("/live2diff/prompt", "a fox"), ("/live2diff/revert", [])):
+        client.send_message(*message)
+    wait_for("the messages read", lambda: sum(control.log.counts.values()) == 0 and len(control._waiting) == 4)
+    assert bus.take() == []
+    future.set_result(ActionResult(True, "ok"))
+    batch = [a for a, _ in wait_actions(bus, 4)]
+    assert [type(a).__name__ for a in batch] == ["EditStyle", "SelectStyle", "EditStyle", "RevertStyle"]
+    assert (batch[0].value, batch[1].name, batch[2].value) == ("a cat", "sketch", "a fox")
 
 
 def last(consumer: Consumer, kind: type) -> Any:
