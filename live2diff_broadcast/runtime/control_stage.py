@@ -189,7 +189,7 @@ class ControlStage:
             logger.error("%s", exc)
             return ActionResult(False, str(exc), self.style)
         self.edits.saved(list(edits))
-        self._reload(saved.profile, str(saved.path))
+        self._reload(saved.profile, str(saved.path), saved=tuple(edits))
         return ActionResult(True, f"saved to {saved.path}: " + "; ".join(saved.lines), self._selector.target)
 
     def _set_lora(self, action: SetLoraWeight) -> ActionResult:
@@ -248,10 +248,13 @@ class ControlStage:
         logger.info("style %r requested (%s)", message.name, origin)
         self._engine.send(message)  # a restarting engine starts in the target style anyway
 
-    def _reload(self, new: Profile, path: str) -> ActionResult:
+    def _reload(self, new: Profile, path: str, saved: tuple[str, ...] = ()) -> ActionResult:
+        """A new profile (an edit, or our own ``save`` of the live edits of the styles ``saved``)."""
         plan = plan_reload(self.profile, new)
-        for line in plan.lines:
-            logger.info("profile %s reloaded: %s", path, line)
+        ours = tuple(f"style {name!r}:" for name in saved)
+        for line in plan.lines:  # a saved style's change is what already runs: not news
+            if not (ours and (line.startswith(ours) or line == "no change")):
+                logger.info("profile %s reloaded: %s", path, line)
         for line in self.edits.reconcile(self.profile, plan.profile):
             logger.info("profile %s reloaded: %s", path, line)
         self.profile = plan.profile

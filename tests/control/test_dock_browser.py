@@ -126,6 +126,9 @@ def test_dock_switches_styles_and_shows_live_telemetry(show: tuple[ControlServer
     wait_until("fps to update (pushed)", lambda: seen.add(browser.find_element(By.ID, "fps").text) or len(seen) >= 3)
     assert all(v.replace(".", "").isdigit() for v in seen), seen
     assert browser.find_element(By.ID, "p95").text == "61"
+    frames = [browser.find_element(By.ID, name).text for name in ("frames-held", "frames-pt", "hold")]
+    assert frames == ["300", "42", "1.25"]  # held, passthrough + no-signal, the longest hold in s
+    assert int(browser.find_element(By.ID, "frames-live").text) > 100
 
     browser.find_element(By.ID, "passthrough").click()
     browser.find_element(By.CSS_SELECTOR, '#styles button[data-style="oil painting"]').click()
@@ -225,7 +228,7 @@ def live_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     path = tmp_path / "show.toml"
     path.write_text(LIVE_PROFILE)
-    show = Show(load_profile(path, check_plugins=False), stall_after_s=60.0, profile_path=path)
+    show = Show(load_profile(path, check_plugins=False), hold_s=60.0, profile_path=path)
     sup = show.sup
     srv = ControlServer(sup.controls, sup.status, port=0, controls=lambda: dock_controls(sup.profile, hotkeys_live=False),
                         preview=sup.preview_feeds())
