@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--status-interval", type=float, default=0.5, help="seconds between status lines on stderr")
     c = p.add_argument_group("live controls")
     c.add_argument("--control-host", default=None,
-                   help=f"control server address (default: the profile's control.host, {DEFAULT_HOST}: this machine only)")
+                   help=f"control server address (default: the profile's control.host, {DEFAULT_HOST}: this machine only; "
+                   "any other needs control.allowed_hosts in the profile)")
     c.add_argument("--control-port", type=int, default=None,
                    help=f"control server port (default: the profile's control.port, {DEFAULT_PORT})")
     c.add_argument("--no-control-server", action="store_true", help="no control server")
@@ -217,10 +218,11 @@ def _start_controls(
         def controls() -> dict[str, Any]:  # the dock shows a key only where pressing it does something
             return dock_controls(supervisor.profile, hotkeys is not None and hotkeys.available is True, terminal_live)
 
-        server = ControlServer(bus, supervisor.status, host, port, controls=controls,
-                               port_field="--control-port" if args.control_port is not None else "control.port",
-                               preview=supervisor.preview_feeds())
         try:
+            server = ControlServer(bus, supervisor.status, host, port, controls=controls,
+                                   port_field="--control-port" if args.control_port is not None else "control.port",
+                                   preview=supervisor.preview_feeds(), allowed=section.allowed_hosts,
+                                   token_file=None if section.token_file is None else Path(section.token_file))
             server.start()
             started.append(server)
         except OSError as exc:

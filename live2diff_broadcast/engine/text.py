@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from .prompt_fit import fit_prompt
 from .text_layers import describe_text_layer, from_authors_clip_skip, text_layer
 
 __all__ = ["PromptEncoder", "describe_text_layer", "from_authors_clip_skip", "text_layer"]
@@ -33,7 +34,7 @@ class PromptEncoder:
 
     @torch.no_grad()
     def __call__(self, prompt: str) -> torch.Tensor:
-        text = self.template.format(prompt)
+        text = fit_prompt(self.tokenizer, self.template.format(prompt)).text  # bounded, whatever its length
         ids = self.tokenizer(
             text, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt"
         ).input_ids.to(self.text_encoder.device)

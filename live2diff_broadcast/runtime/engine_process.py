@@ -45,6 +45,7 @@ import numpy as np
 
 from ..assembly import build_switcher, build_translator
 from ..config import Profile
+from ..engine.prompt_fit import fit_prompt
 from ..engine.style_switch import StyleSwitcher, models_key
 from ..engine.translator import Translator
 from ..media.frames import now_ns
@@ -73,6 +74,7 @@ from .messages import (
 )
 from .parent_watch import watch_parent
 from .recorder import Recorder, style_commands
+from .shm_sweep import release_orphaned
 from .transport import ControlChannel, FrameRing, RingFrame
 
 logger = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ def engine_main(spec: EngineSpec, conn: Connection, stop_requested: StopRequest 
     def orphaned() -> None:  # the show died without unlinking its rings: nobody else will
         in_ring.unlink_orphaned()
         out_ring.unlink_orphaned()
+        release_orphaned(spec.input.name.rsplit("-", 1)[0])  # and its ring lock, which the kernel freed
 
     watch_parent(orphaned)
     finished = threading.Event()
@@ -172,6 +175,7 @@ class _EngineLoop:
         self.profile: Profile  # the profile the engine was spawned with (built in run())
         self.progress = Progress()  # what the loop is doing and when it last moved on (the heartbeat carries it)
         self.orphaned = False  # the loop ended because the parent died
+        self._prompts_checked: set[tuple[str, str, str]] = set()  # (style, prompt, template) warned about once
 
     def run(self) -> None:
         """Load, then translate frames until ``Stop``, a stop request (``engine_stop.py``) or the parent's death."""
@@ -192,8 +196,9 @@ class _EngineLoop:
             raise _FatalLoad(str(exc)) from exc
         self.progress.mark("models")
         translator.on_progress(self.progress.mark)
-        initial = style_message(profile, self.spec.style).models
-        self.switcher = build_switcher(translator, initial, self.spec.model, self.spec.style_cache)
+        initial = style_message(profile, self.spec.style)
+        self._check_prompt(translator, initial)
+        self.switcher = build_switcher(translator, initial.models, self.spec.model, self.spec.style_cache)
         self._report_backend(translator)
         if self.spec.record_dir is not None:
             self.recorder = Recorder(Path(self.spec.record_dir), self.spec.style, self.spec.record_fps)
@@ -282,6 +287,7 @@ class _EngineLoop:
     def _apply_control(self, translator: Translator, message: object) -> None:
         if isinstance(message, SetStyle):
             logger.info("engine: style %r requested (request %d)", message.name, message.request_id)
+            self._check_prompt(translator, message)
             self.switcher.request(message)  # applied by _switch_styles; a later request replaces it
         elif isinstance(message, SetBlend):
             self._blend(translator, message)
@@ -301,7 +307,7 @@ class _EngineLoop:
                 self._set_state(EngineState.WARMING_UP)
             self._emit(outputs, now_ns() - started)
         elif isinstance(message, SetPrompt):
-            logger.info("engine: new prompt %r, re-warming", message.prompt)
+            logger.info("engine: new prompt %.120r, re-warming", message.prompt)
             started = now_ns()
             outputs = translator.set_prompt(message.prompt)
             if not outputs:  # fewer recent frames than warmup: the stream starts over
@@ -324,9 +330,26 @@ class _EngineLoop:
         else:
             logger.error("engine: unknown control message %r (expected SetStyle, SetPrompt, RewarmSinks, Reset, Flush or Stop); ignored", message)
 
+    def _check_prompt(self, translator: Translator, style: SetStyle) -> None:
+        """Warn, once per style and prompt, when the text encoder reads only the start of the prompt."""
+        tokenizer = getattr(translator.components, "tokenizer", None)
+        key = (style.name, style.prompt, style.config.prompt_template)
+        if tokenizer is None or key in self._prompts_checked:
+            return
+        if len(self._prompts_checked) > 1024:  # profiles edited live for hours: stay bounded
+            self._prompts_checked.clear()
+        self._prompts_checked.add(key)
+        fit = fit_prompt(tokenizer, style.config.prompt_template.format(style.prompt))
+        if fit.ignored:  # the tiny stand-in reads a letter per token, 14 of them: said, but not as a warning
+            level = logging.INFO if style.models.get("preset") == "tiny" else logging.WARNING
+            logger.log(level, "style %r: its prompt is longer than the %d tokens the text encoder reads; the rest, "
+                       "from %r on, is ignored (shorten the prompt or its template)", style.name, fit.limit, fit.ignored)
+
     def _blend(self, translator: Translator, message: SetBlend) -> None:
         """A fader position between two styles on the models on air; a refusal is logged, the show goes on."""
         a, b = message.a, message.b
+        self._check_prompt(translator, a)
+        self._check_prompt(translator, b)
         if {models_key(a.models), models_key(b.models)} != {self.switcher.current_key}:
             logger.error("engine: blend %r/%r refused: both styles must run on the models on air; ignored", a.name, b.name)
             return

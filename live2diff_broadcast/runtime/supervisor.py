@@ -81,7 +81,7 @@ from .engine_keeper import EngineKeeper
 from .messages import EngineSpec, Flush, Reset, StyleEvent
 from .output_clock import OutputClock
 from .output_stage import OutputStage
-from .shm_sweep import sweep_stale_segments
+from .shm_sweep import RingOwnership, sweep_stale_segments
 from .sink_keeper import SinkKeeper
 from .source_stage import SourceStage
 from .switch_tracker import SwitchTracker
@@ -147,6 +147,7 @@ class Supervisor:
         self._ctx = multiprocessing.get_context("spawn")
         self._stop = threading.Event()
         self._rings: list[FrameRing] = []
+        self._ownership: RingOwnership | None = None  # the lock that says our rings are alive
         self._engine = EngineKeeper(self._engine_spec, self._ctx, self.telemetry, self._backoff(),
                                     self._on_style_event, self.options.engine_stop_timeout_s, early=early_engine)
         self._sink = SinkKeeper(sink_factory, self.telemetry, self._backoff(), self.options.sink_failures_before_reopen)
@@ -223,8 +224,9 @@ class Supervisor:
             raise FatalShowError(f"the output frame rate must be a positive number of frames per second, got {fps!r} "
                                  "(run --fps, [output] fps or the source's fps setting)")
         # 2. rings: source -> engine (any size up to input_capacity), engine -> sink (model size);
-        #    first the rings of crashed shows (owner pid gone) are removed
+        #    first the rings of crashed shows (their ring lock is free) are removed; ours are claimed first
         sweep_stale_segments()
+        self._ownership = RingOwnership.claim(self.prefix)  # held until shutdown, dropped by the kernel on a crash
         in_ring = FrameRing.create(f"{self.prefix}-in", options.input_capacity, self._ctx, options.ring_slots)
         out_ring = FrameRing.create(f"{self.prefix}-out", self.size, self._ctx, options.ring_slots)
         self._rings = [in_ring, out_ring]
@@ -357,4 +359,6 @@ class Supervisor:
         for ring in self._rings:
             ring.close()
             ring.unlink()
+        if self._ownership is not None:
+            self._ownership.release()
         logger.info("broadcast stopped: %s", self.telemetry.snapshot().status_line())
