@@ -21,8 +21,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from live2diff_broadcast.control import ControlBus
 from live2diff_broadcast.control.app import ControlApp
-from live2diff_broadcast.control.guard import allowed_hosts, check_origin
-from live2diff_broadcast.control.limits import MAX_JSON_DEPTH, MAX_PENDING_WS, json_depth
+from live2diff_broadcast.control.guard import allowed_hosts
+from live2diff_broadcast.control.limits import MAX_JSON_DEPTH, MAX_PENDING_WS
 from live2diff_broadcast.control.server import ControlServer
 
 from .consumer import Consumer
@@ -72,12 +72,6 @@ def test_deep_json_with_a_valid_token_is_400_not_500(server: Server, caplog: pyt
     no_tracebacks(caplog)
     assert consumer.seen == []
     assert post(srv, json.dumps({"command": "next"})).json()["style"] == "oil painting"  # and the server goes on
-
-
-def test_json_depth_ignores_brackets_in_strings() -> None:
-    assert json_depth('{"command": "style [[[{{{"}') == 1
-    assert json_depth(r'["\"[[[", [1]]') == 2
-    assert json_depth("[" * 40) == 40
 
 
 # --- WebSocket frames -------------------------------------------------------------------------------
@@ -273,23 +267,3 @@ def test_websocket_refusals(app: tuple[TestClient, Consumer]) -> None:
             reply = ws.receive_json()
         assert reply["style"] == "oil painting"
     assert len(consumer.seen) == 1
-
-
-@pytest.mark.parametrize(("headers", "peer", "refused"), [
-    ({"host": "127.0.0.1:7878"}, "127.0.0.1", False),
-    ({"host": "LOCALHOST:7878", "origin": "http://localhost:7878"}, "127.0.0.1", False),
-    ({"host": "[::1]:7878"}, "::1", False),
-    ({"host": "127.0.0.1:7878", "origin": "http://localhost:7878"}, "127.0.0.1", True),  # another origin than the Host
-    ({"host": "127.0.0.1"}, "127.0.0.1", True),  # no port: not how a browser names us
-    ({}, "127.0.0.1", True),
-    ({"host": "127.0.0.1:7878", "sec-fetch-site": "same-site"}, "127.0.0.1", True),
-    ({"host": "127.0.0.1:7878", "sec-fetch-site": "same-origin"}, "127.0.0.1", False),
-    ({"host": "127.0.0.1:7878"}, "10.0.0.2", True),  # a loopback name from another machine: spoofed
-    ({"host": "localhost:7878"}, "192.168.1.9", True),
-    ({"host": "stream-pc.local:7878"}, "192.168.1.9", False),  # an allowed name
-    ({"host": "stream-pc.local:7878", "origin": "http://stream-pc.local:7878"}, "192.168.1.9", False),
-    ({"host": "evil.example:7878"}, "192.168.1.9", True),
-])
-def test_guard_rules(headers: dict[str, str], peer: str, refused: bool) -> None:
-    hosts = allowed_hosts("0.0.0.0", 7878, ["stream-pc.local"])
-    assert (check_origin(headers, hosts, peer) is not None) is refused
