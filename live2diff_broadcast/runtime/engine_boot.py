@@ -22,6 +22,8 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from .engine_stop import StopFlag
+
 logger = logging.getLogger(__name__)
 
 
@@ -31,7 +33,7 @@ class EngineStart:
 
     process: BaseProcess
     conn: Connection  # the parent's end of the duplex pipe
-    stop_requested: Any  # a multiprocessing Event (engine_stop.py)
+    stop_requested: StopFlag  # engine_stop.py: interrupts a frame in progress
 
     def discard(self, timeout: float = 5.0) -> None:
         """Never used (the show did not start): close the pipe (it exits on EOF), end it if it does not."""
@@ -44,7 +46,7 @@ class EngineStart:
 
 def start_engine_early(ctx: BaseContext) -> EngineStart:
     parent_conn, child_conn = ctx.Pipe(duplex=True)
-    stop_requested = ctx.Event()
+    stop_requested = StopFlag(ctx)
     process = ctx.Process(target=_boot, args=(child_conn, stop_requested), name="live2diff-engine", daemon=True)  # type: ignore[attr-defined]
     process.start()
     child_conn.close()  # the child holds its own copy; ours would hide EOF

@@ -50,7 +50,7 @@ from ..engine.style_switch import StyleSwitcher, models_key
 from ..engine.translator import Translator
 from ..media.frames import now_ns
 from ..weights.errors import WeightsError
-from .engine_stop import EngineStopping, StopRequest, StopWatch
+from .engine_stop import EngineStopping, StopFlag, StopRequest, StopWatch
 from .heartbeat import Progress, start_heartbeat
 from .messages import (
     BackendEvent,
@@ -419,7 +419,7 @@ class EngineProcess:
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         self.channel = ControlChannel(parent_conn)
         self._child_conn = child_conn
-        self._stop_requested = ctx.Event()  # engine_stop.py: interrupts a frame in progress
+        self._stop_requested = StopFlag(ctx)  # engine_stop.py: interrupts a frame in progress
         self.process = ctx.Process(target=engine_main, args=(spec, child_conn, self._stop_requested),  # type: ignore[attr-defined]
                                    name="live2diff-engine", daemon=True)
 

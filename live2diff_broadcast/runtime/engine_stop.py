@@ -3,8 +3,7 @@
 A frame on a CPU can take seconds (the tiny preset at 512x512 on a loaded machine), longer than
 the supervisor waits for a stopping engine (``EngineKeeper.stop_timeout_s``, 5 s): the engine
 used to be terminated mid-frame, with a warning, on nearly every exit. The supervisor now sets a
-shared ``multiprocessing`` Event before it sends ``Stop``; ``StopWatch`` runs a daemon thread
-that waits for it and then
+``StopFlag`` before it sends ``Stop``; ``StopWatch`` runs a daemon thread that waits for it and then
 
 1. makes the next torch module call on the main thread raise ``EngineStopping`` (one global
    forward pre-hook, installed only now: nothing is hooked while the show runs), so the engine
@@ -20,7 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from multiprocessing.context import BaseContext
 from typing import Any, Protocol
+
+from .doorbell import Doorbell
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,37 @@ class EngineStopping(BaseException):
 class StopRequest(Protocol):
     def wait(self, timeout: float | None = None) -> bool: ...
     def is_set(self) -> bool: ...
+
+
+class StopFlag:
+    """A one-way flag from the supervisor to one engine process, picklable to a spawned child.
+
+    Not a ``multiprocessing.Event``: under spawn that is five NAMED POSIX semaphores
+    (``/dev/shm/sem.mp-*``) that a group SIGKILL leaks until reboot (see doorbell.py). This is a
+    doorbell (an anonymous pipe) rung once; the child remembers that it rang."""
+
+    def __init__(self, ctx: BaseContext) -> None:
+        self._bell = Doorbell(ctx)
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+        self._bell.ring()
+
+    def is_set(self) -> bool:
+        return self._set or self.wait(0.0)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once set; ``None`` waits for ever (the watcher thread's use)."""
+        if self._set:
+            return True
+        if timeout is None:
+            while not self._bell.wait(3600.0):
+                pass
+            self._set = True
+            return True
+        self._set = self._bell.wait(timeout)
+        return self._set
 
 
 class StopWatch:

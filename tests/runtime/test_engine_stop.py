@@ -5,11 +5,12 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
-from live2diff_broadcast.runtime.engine_stop import EngineStopping, StopWatch
+from live2diff_broadcast.runtime.engine_stop import EngineStopping, StopFlag, StopWatch
 
 CTX = multiprocessing.get_context("spawn")
 
@@ -59,7 +60,7 @@ def test_module_calls_on_other_threads_are_left_alone() -> None:
     assert watch._hook is None and errors == []
 
 
-def _busy_without_modules(requested: threading.Event) -> None:  # the child: a long load, no module runs
+def _busy_without_modules(requested: StopFlag) -> None:  # the child: a long load, no module runs
     finished = threading.Event()
     StopWatch(requested, finished, grace_s=0.5).start()
     time.sleep(600)
@@ -67,13 +68,43 @@ def _busy_without_modules(requested: threading.Event) -> None:  # the child: a l
 
 
 def test_work_outside_torch_modules_ends_by_exiting_after_the_grace() -> None:
-    requested = CTX.Event()
+    requested = StopFlag(CTX)  # the supervisor's flag, across a real spawn
     child = CTX.Process(target=_busy_without_modules, args=(requested,), daemon=True)
     child.start()
     try:
         requested.set()
         child.join(120)  # bounded: without the watch the child would sleep 600 s
         assert child.exitcode == 0, f"exit code {child.exitcode}"
+    finally:
+        if child.is_alive():
+            child.kill()
+            child.join(10)
+
+
+def _wait_then_exit(requested: StopFlag) -> None:
+    raise SystemExit(5 if requested.wait() and requested.is_set() else 6)
+
+
+def _mapped_semaphores(pid: int | str) -> set[str]:
+    maps = Path(f"/proc/{pid}/maps")
+    return {line.split()[-1] for line in maps.read_text().splitlines() if "/dev/shm/sem." in line} if maps.exists() else set()
+
+
+def test_the_stop_flag_crosses_a_spawn_and_maps_no_named_semaphore() -> None:
+    """A multiprocessing.Event under spawn is named POSIX semaphores a group SIGKILL leaks; the flag is a pipe."""
+    before = _mapped_semaphores("self")
+    requested = StopFlag(CTX)
+    assert not requested.is_set() and not requested.wait(0.05)
+    child = CTX.Process(target=_wait_then_exit, args=(requested,), daemon=True)
+    child.start()
+    try:
+        time.sleep(0.5)  # the child unpickles its flag while it starts (a named semaphore would be opened then)
+        assert _mapped_semaphores("self") == before
+        assert _mapped_semaphores(child.pid or 0) == set()
+        requested.set()
+        child.join(120)
+        assert child.exitcode == 5, f"exit code {child.exitcode}"
+        assert requested.is_set() and requested.wait(0)
     finally:
         if child.is_alive():
             child.kill()
