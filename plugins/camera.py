@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from live2diff_broadcast.media.frames import Frame, now_ns
+from live2diff_broadcast.media.opencv_log import quiet_opencv
 from live2diff_broadcast.plugin_api import DeviceInfo, DeviceQuery, PluginError, PluginSettings, Source
 
 from ._threads import CallTimedOut, call_with_timeout
@@ -59,6 +60,7 @@ class CameraSource(Source):
 
     # 1. open: resolve the device, open it with a deadline, apply the requests, start grabbing
     def open(self) -> None:
+        quiet_opencv()  # our PluginError below says what OpenCV's WARN lines would
         target = self._resolve_device()
         label = f"camera index {target}" if isinstance(target, int) else f"camera {target!r}"
         try:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import cv2
 
+from live2diff_broadcast.media.opencv_log import quiet_opencv
+
 logger = logging.getLogger(__name__)
 
 SYSFS_V4L = Path("/sys/class/video4linux")
@@ -59,6 +61,7 @@ def index_for_name(name: str, root: Path = SYSFS_V4L) -> int | None:
 
 def probe_indices(count: int, timeout: float, api: str = "auto") -> list[CameraInfo]:
     """Try to open indices 0..count-1 in parallel; those that opened within ``timeout`` s in all."""
+    quiet_opencv()  # an index with no camera is the normal case here, not a warning
     names = named_cameras()
     results: dict[int, tuple[int, int]] = {}
     lock = threading.Lock()

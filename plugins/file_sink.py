@@ -1,6 +1,6 @@
 """``file`` sink: write a video anyone can play, that stays playable if the show is killed.
 
-.mp4: fragmented MP4, H.264 (``av_writer.py``: after a SIGKILL all but the last second plays);
+.mp4: fragmented MP4, H.264 (``live2diff_broadcast/media/av_writer.py``: after a SIGKILL all but the last second plays);
 .mkv: Matroska, H.264; .avi: MJPG through OpenCV (or any suffix with an explicit ``fourcc``).
 """
 
@@ -12,11 +12,11 @@ from pathlib import Path
 import cv2
 from pydantic import Field
 
+from live2diff_broadcast.media.av_writer import AvWriter
 from live2diff_broadcast.media.frames import Frame
 from live2diff_broadcast.plugin_api import PluginError, Sink
 
 from ._sizing import SinkSizeSettings, fit, output_size
-from .av_writer import AvWriter
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,9 @@ from diffusers import AutoencoderTiny, LCMScheduler, MotionAdapter, UNet2DCondit
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, DPTConfig, DPTForDepthEstimation
 
 from .depth import DepthEstimator, DPTDepthEstimator
+from .diffusers_log import no_empty_fp32_warning
 from .scheduler import live2diff_scheduler
+from .text_layers import TINY_TEXT_LAYERS
 from .unet import DepthAdapter, Live2DiffUNet, build_motion_unet
 
 logger = logging.getLogger(__name__)
@@ -45,11 +47,13 @@ class Live2DiffComponents:
     loras: LoraFaderBank | None = None  # the style LoRAs' live faders (None: none loaded)
 
     def to(self, device: torch.device | str, dtype: torch.dtype) -> Live2DiffComponents:
-        for module in (self.unet, self.vae, self.text_encoder):
-            module.to(device=device, dtype=dtype)
-        if isinstance(self.depth, DPTDepthEstimator):
-            self.depth.model.to(device=device, dtype=dtype)
+        with no_empty_fp32_warning():  # diffusers' false alarm on every cast (diffusers_log.py)
+            for module in (self.unet, self.vae, self.text_encoder):
+                module.to(device=device, dtype=dtype)
+            if isinstance(self.depth, DPTDepthEstimator):
+                self.depth.model.to(device=device, dtype=dtype)
         return self
+
 
 
 def tiny_tokenizer(max_length: int = 16) -> CLIPTokenizer:
@@ -188,7 +192,6 @@ def small_random_components(seed: int = 0) -> Live2DiffComponents:
     )
 
 
-TINY_TEXT_LAYERS = 3  # the tiny presets' CLIP encoder layers (clip_skip 1..3)
 
 
 def _tiny_text_encoder(hidden: int) -> CLIPTextModel:

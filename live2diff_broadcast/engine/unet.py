@@ -23,6 +23,8 @@ from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
 from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
 from torch import nn
 
+from .diffusers_log import no_empty_fp32_warning
+
 # The depth adapter ("MappingNetwork", keys ``flow_conv_in.*``) of the Live2Diff checkpoint.
 DEPTH_ADAPTER_CHANNELS: tuple[int, ...] = (16, 16, 32, 32, 96, 96, 256)
 
@@ -97,7 +99,8 @@ def build_motion_unet(unet2d: UNet2DConditionModel, motion_adapter: MotionAdapte
             "Live2Diff uses AnimateDiff-v1 motion modules (no mid-block module); "
             "got a MotionAdapter with use_motion_mid_block=True (AnimateDiff v2/v3?)"
         )
-    unet = UNetMotionModel.from_unet2d(unet2d, motion_adapter)
+    with no_empty_fp32_warning():  # from_unet2d casts to the 2D UNet's dtype: diffusers' false alarm
+        unet = UNetMotionModel.from_unet2d(unet2d, motion_adapter)
     make_norms_framewise(unet)
     return unet
 

@@ -14,7 +14,12 @@ the last request wins) and are reported as ``StyleEvent``s. The child
 ignores SIGINT (Ctrl+C reaches the whole process group; the parent decides) and exits on its
 own when the parent dies or the channel closes, so it can never be orphaned: a watcher thread
 (``parent_watch.py``) notices the parent's death even during a long load, unlinks the rings the
-dead parent owned and exits. A heartbeat thread (``heartbeat.py``) lets the keeper find a hung engine.
+dead parent owned and exits. A heartbeat thread (``heartbeat.py``) carries the loop's progress (what it
+is doing, and when it last finished a stage of the frame path, a re-warm step or a load step) so the
+keeper can tell a slow engine from a hung one.
+
+A model file that cannot be found or read while loading (``WeightsError``) is a configuration error
+no restart can fix: the engine reports it as a fatal ``ErrorEvent`` and exits with ``EXIT_FATAL``.
 
 Parent side: ``EngineProcess`` starts the child with the spawn method and wraps its channel.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import shlex
 import signal
 import sys
@@ -38,10 +44,13 @@ import numpy as np
 
 from ..assembly import build_switcher, build_translator
 from ..config import Profile
+from ..engine.prompt_fit import fit_prompt
 from ..engine.style_switch import StyleSwitcher, models_key
 from ..engine.translator import Translator
 from ..media.frames import now_ns
-from .heartbeat import start_heartbeat
+from ..weights.errors import WeightsError
+from .engine_stop import EngineStopping, StopRequest, StopWatch
+from .heartbeat import Progress, start_heartbeat
 from .messages import (
     BackendEvent,
     EngineSpec,
@@ -63,16 +72,19 @@ from .messages import (
     style_message,
 )
 from .parent_watch import watch_parent
-from .recorder import Recorder
+from .recorder import Recorder, style_commands
+from .shm_sweep import release_orphaned
 from .transport import ControlChannel, FrameRing, RingFrame
 
 logger = logging.getLogger(__name__)
 
+EXIT_FATAL = 78  # EX_CONFIG: the models named in the profile cannot be loaded; the keeper does not restart
+
 # --- child ----------------------------------------------------------------------------------
 
 
-def engine_main(spec: EngineSpec, conn: Connection) -> None:
-    """Entry point of the engine process."""
+def engine_main(spec: EngineSpec, conn: Connection, stop_requested: StopRequest | None = None) -> None:
+    """Entry point of the engine process. Ends the process itself (``_exit``), never returns."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s engine %(name)s: %(message)s", stream=sys.stderr)
     channel = ControlChannel(conn)
@@ -82,24 +94,52 @@ def engine_main(spec: EngineSpec, conn: Connection) -> None:
     def orphaned() -> None:  # the show died without unlinking its rings: nobody else will
         in_ring.unlink_orphaned()
         out_ring.unlink_orphaned()
+        release_orphaned(spec.input.name.rsplit("-", 1)[0])  # and its ring lock, which the kernel freed
 
     watch_parent(orphaned)
+    finished = threading.Event()
+    if stop_requested is not None:
+        StopWatch(stop_requested, finished).start()
     loop = _EngineLoop(spec, channel, in_ring, out_ring)
     beating = threading.Event()
-    start_heartbeat(channel.send, lambda: loop.loop_at_ns, beating)
+    start_heartbeat(channel.send, loop.progress, beating)
+    code = 0
     try:
         loop.run()
         if loop.orphaned:
             orphaned()
+    except _FatalLoad as exc:
+        logger.error("engine cannot load its models: %s", exc)
+        channel.send(ErrorEvent(str(exc), fatal=True))
+        code = EXIT_FATAL
     except Exception:
         message = traceback.format_exc()
         logger.error("engine failed:\n%s", message)
         channel.send(ErrorEvent(message))
-        raise SystemExit(1) from None
+        code = 1
     finally:
+        finished.set()
         beating.set()
         in_ring.close()
         out_ring.close()
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """End the engine process now, skipping Python's teardown of the interpreter.
+
+    Everything that matters is done by now (rings closed, recorder closed, last events sent).
+    Python's own teardown would free every module and tensor one by one and run C++ destructors:
+    2-4 s with the tiny models on a loaded 2-core machine (measured), so the supervisor's 5 s
+    wait ran out and it terminated the engine on every exit. The OS frees all of it at once."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+class _FatalLoad(Exception):
+    """The profile's models cannot be loaded (missing, unreadable, refused): restarting cannot help."""
 
 
 class _EngineLoop:
@@ -114,29 +154,49 @@ class _EngineLoop:
         self._backend: tuple[str, str | None] | None = None  # last reported (active, fallback reason)
         self._loras: dict[str, float] | None = None  # last reported LoRA fader weights
         self.recorder: Recorder | None = None  # run --record
-        self.loop_at_ns = 0  # now_ns() when the loop last went round (the heartbeat carries it)
+        self.profile: Profile  # the profile the engine was spawned with (built in run())
+        self.progress = Progress()  # what the loop is doing and when it last moved on (the heartbeat carries it)
         self.orphaned = False  # the loop ended because the parent died
+        self._prompts_checked: set[tuple[str, str, str]] = set()  # (style, prompt, template) warned about once
 
     def run(self) -> None:
+        """Load, then translate frames until ``Stop``, a stop request (``engine_stop.py``) or the parent's death."""
+        try:
+            self._run()
+        except EngineStopping as stopping:
+            logger.info("engine stopping: the work in progress is dropped (%s)", stopping)
+            self._finish()
+
+    def _run(self) -> None:
         parent = multiprocessing.parent_process()
         self._set_state(EngineState.LOADING)
-        profile = Profile(**self.spec.profile)
-        translator = build_translator(profile, self.spec.style, self.spec.model)
-        initial = style_message(profile, self.spec.style).models
-        self.switcher = build_switcher(translator, initial, self.spec.model, self.spec.style_cache)
+        profile = self.profile = Profile(**self.spec.profile)
+        self.progress.mark("profile")
+        try:
+            translator = build_translator(profile, self.spec.style, self.spec.model)
+        except WeightsError as exc:
+            raise _FatalLoad(str(exc)) from exc
+        self.progress.mark("models")
+        translator.on_progress(self.progress.mark)
+        initial = style_message(profile, self.spec.style)
+        self._check_prompt(translator, initial)
+        self.switcher = build_switcher(translator, initial.models, self.spec.model, self.spec.style_cache)
         self._report_backend(translator)
         if self.spec.record_dir is not None:
             self.recorder = Recorder(Path(self.spec.record_dir), self.spec.style, self.spec.record_fps)
+        self.progress.end()
         self._set_state(EngineState.WARMING_UP)
         try:
             self._loop(translator, parent)
+        except EngineStopping:
+            self.switcher.close()
+            raise
         finally:
             if self.recorder is not None:
                 self.recorder.close()
 
     def _loop(self, translator: Translator, parent: Any) -> None:
         while True:
-            self.loop_at_ns = now_ns()
             for message in self.channel.receive_all():
                 if isinstance(message, Stop):
                     logger.info("engine stopping: %s", message.reason)
@@ -144,7 +204,9 @@ class _EngineLoop:
                     self._finish()
                     return
                 self._control(translator, message)
+            self.progress.begin("switch")  # applying a switch re-warms (a switch's load runs in the background)
             self._switch_styles(translator)
+            self.progress.end()
             if self.channel.closed or (parent is not None and not parent.is_alive()):
                 self.orphaned = parent is not None and not parent.is_alive()
                 logger.warning("engine: the supervisor is gone; exiting")
@@ -159,9 +221,22 @@ class _EngineLoop:
         self.meta[index] = (frame.pts_ns, frame.seq)
         if self.recorder is not None:
             self.recorder.input(frame.image)
+        self.progress.begin("frame")
         started = now_ns()
         outputs = translator.push(frame.image)
         self._emit(outputs, now_ns() - started)
+        self.progress.end()
+
+    def _control(self, translator: Translator, message: object) -> None:
+        """One control message; re-warms and flushes count as work for the watchdog."""
+        busy = isinstance(message, RewarmSinks | SetPrompt | Flush)
+        if busy:
+            self.progress.begin("flush" if isinstance(message, Flush) else "rewarm")
+        try:
+            self._apply_control(translator, message)
+        finally:
+            if busy:
+                self.progress.end()
 
     def _switch_styles(self, translator: Translator) -> None:
         """Apply the last requested style if it is ready (between frames); forward what happened."""
@@ -170,8 +245,10 @@ class _EngineLoop:
             if report.status == "applied" and not report.outputs and translator.last_emitted < self.pushed - 1:
                 self.live_from = self.pushed  # fewer recent frames than warmup: warming up afresh
                 self._set_state(EngineState.WARMING_UP)
-            if report.status == "applied":
-                self._record(f"style {r.name}")
+            if report.status == "applied" and self.recorder is not None:
+                for command in style_commands(self.profile, r.name, r.prompt, r.config.t_index_list, r.config.seed,
+                                              r.config.guidance):
+                    self._record(command)
             self.channel.send(StyleEvent(r.name, r.request_id, r.at_ns, report.status, report.from_index,
                                          report.prepare_ms, report.rewarm_ms, report.cached, report.message))
             self._emit(report.outputs, int(report.rewarm_ms * 1e6))
@@ -189,9 +266,10 @@ class _EngineLoop:
             self._loras = loras
             self.channel.send(LoraEvent(loras))
 
-    def _control(self, translator: Translator, message: object) -> None:
+    def _apply_control(self, translator: Translator, message: object) -> None:
         if isinstance(message, SetStyle):
             logger.info("engine: style %r requested (request %d)", message.name, message.request_id)
+            self._check_prompt(translator, message)
             self.switcher.request(message)  # applied by _switch_styles; a later request replaces it
         elif isinstance(message, SetBlend):
             self._blend(translator, message)
@@ -211,7 +289,7 @@ class _EngineLoop:
                 self._set_state(EngineState.WARMING_UP)
             self._emit(outputs, now_ns() - started)
         elif isinstance(message, SetPrompt):
-            logger.info("engine: new prompt %r, re-warming", message.prompt)
+            logger.info("engine: new prompt %.120r, re-warming", message.prompt)
             started = now_ns()
             outputs = translator.set_prompt(message.prompt)
             if not outputs:  # fewer recent frames than warmup: the stream starts over
@@ -234,9 +312,26 @@ class _EngineLoop:
         else:
             logger.error("engine: unknown control message %r (expected SetStyle, SetPrompt, RewarmSinks, Reset, Flush or Stop); ignored", message)
 
+    def _check_prompt(self, translator: Translator, style: SetStyle) -> None:
+        """Warn, once per style and prompt, when the text encoder reads only the start of the prompt."""
+        tokenizer = getattr(translator.components, "tokenizer", None)
+        key = (style.name, style.prompt, style.config.prompt_template)
+        if tokenizer is None or key in self._prompts_checked:
+            return
+        if len(self._prompts_checked) > 1024:  # profiles edited live for hours: stay bounded
+            self._prompts_checked.clear()
+        self._prompts_checked.add(key)
+        fit = fit_prompt(tokenizer, style.config.prompt_template.format(style.prompt))
+        if fit.ignored:  # the tiny stand-in reads a letter per token, 14 of them: said, but not as a warning
+            level = logging.INFO if style.models.get("preset") == "tiny" else logging.WARNING
+            logger.log(level, "style %r: its prompt is longer than the %d tokens the text encoder reads; the rest, "
+                       "from %r on, is ignored (shorten the prompt or its template)", style.name, fit.limit, fit.ignored)
+
     def _blend(self, translator: Translator, message: SetBlend) -> None:
         """A fader position between two styles on the models on air; a refusal is logged, the show goes on."""
         a, b = message.a, message.b
+        self._check_prompt(translator, a)
+        self._check_prompt(translator, b)
         if {models_key(a.models), models_key(b.models)} != {self.switcher.current_key}:
             logger.error("engine: blend %r/%r refused: both styles must run on the models on air; ignored", a.name, b.name)
             return
@@ -290,7 +385,10 @@ class EngineProcess:
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         self.channel = ControlChannel(parent_conn)
         self._child_conn = child_conn
-        self.process = ctx.Process(target=engine_main, args=(spec, child_conn), name="live2diff-engine", daemon=True)  # type: ignore[attr-defined]
+        self._stop_requested = ctx.Event()  # engine_stop.py: interrupts a frame in progress
+        self._heard_from = False  # the child has sent something: its libraries are imported
+        self.process = ctx.Process(target=engine_main, args=(spec, child_conn, self._stop_requested),  # type: ignore[attr-defined]
+                                   name="live2diff-engine", daemon=True)
 
     def start(self) -> None:
         self.process.start()
@@ -308,12 +406,24 @@ class EngineProcess:
         return self.channel.send(message)
 
     def events(self, timeout: float = 0.0) -> list[Any]:
-        return self.channel.receive_all(timeout)
+        received = self.channel.receive_all(timeout)
+        self._heard_from = self._heard_from or bool(received)
+        return received
 
     def stop(self, reason: str = "stopped", timeout: float = 5.0) -> list[Any]:
-        """Ask the engine to stop, then terminate / kill it if it does not; returns its last events."""
-        events: list[Any] = []
+        """Ask the engine to stop, then terminate / kill it if it does not; returns its last events.
+
+        A healthy engine stops within ``engine_stop.STOP_GRACE_S`` (its frame in progress is
+        interrupted). One that has not said a word yet is still importing its libraries (seconds on a
+        loaded machine; it cannot act on a request before): it holds nothing, so it is ended at once."""
+        events: list[Any] = self.events() if self.process.is_alive() else []
+        if self.process.is_alive() and not self._heard_from:
+            logger.info("engine pid %s was still starting (importing its libraries): ended at once (%s)",
+                        self.process.pid, reason)
+            self.process.terminate()
+            self.process.join(timeout)
         if self.process.is_alive():
+            self._stop_requested.set()
             self.send(Stop(reason))
             deadline = time.monotonic() + timeout
             while self.process.is_alive() and time.monotonic() < deadline:

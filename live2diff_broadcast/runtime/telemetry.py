@@ -16,6 +16,12 @@ from typing import Any
 
 from ..media.frames import now_ns
 
+STALE_FRAMES_NOTE = (
+    "'stale skipped' counts frames passed over on purpose: the engine always takes the newest camera frame "
+    "and the output always shows the newest engine frame, so a slow engine never builds up delay. "
+    "At 30 fps in and 2 fps out, 28 of every 30 camera frames are skipped"
+)
+
 
 class StreamState(StrEnum):
     """What the sink is showing and why."""
@@ -23,6 +29,7 @@ class StreamState(StrEnum):
     STARTING = "starting"  # nothing written yet
     WARMING_UP = "warming_up"  # passthrough: the engine is loading or warming up
     LIVE = "live"  # restyled frames from the engine
+    HOLDING = "holding"  # the last restyled frame, repeated: the engine works on the next (a re-warm, a slow frame)
     PASSTHROUGH = "passthrough"  # passthrough: the engine is up but not producing (stalled)
     RESTARTING = "restarting"  # passthrough: the engine died and is being restarted
     NO_SIGNAL = "no_signal"  # the source is lost: holding the last frame / a no-signal card
@@ -31,7 +38,7 @@ class StreamState(StrEnum):
     def caption(self, engine_state: str) -> str:
         """The words on a passthrough / no-signal frame (``media.overlay.status_caption`` draws them)."""
         return {
-            StreamState.WARMING_UP: f"PASSTHROUGH: engine {engine_state}",
+            StreamState.WARMING_UP: f"PASSTHROUGH: engine {engine_state.replace('_', ' ')}",
             StreamState.RESTARTING: "PASSTHROUGH: engine restarting",
             StreamState.PASSTHROUGH: "PASSTHROUGH: engine stalled",
             StreamState.NO_SIGNAL: "NO SIGNAL",
@@ -47,11 +54,12 @@ class TelemetrySnapshot:
     engine_fps: float  # frames out of the engine
     latency_p50_ms: float | None  # engine output time - capture time
     latency_p95_ms: float | None
-    dropped_input: int  # input-ring frames the engine never took
-    dropped_output: int  # engine outputs the sink never showed
+    # Latest-frame-wins, by design (STALE_FRAMES_NOTE): neither is a fault, and neither ever queues up delay.
+    dropped_input: int  # camera frames the engine never took: a newer one came while it worked
+    dropped_output: int  # engine outputs the sink never showed: a newer one, or one older than the frame on screen
     frames_in: int
-    frames_out: int
-    passthrough_frames: int
+    frames_out: int  # every frame written: live + held + passthrough + no_signal
+    passthrough_frames: int  # the camera instead of the engine (loading, restarting, stalled, or forced)
     engine_restarts: int
     source_reconnects: int
     sink_reopens: int = 0  # the sink failed repeatedly and was closed and opened again
@@ -70,6 +78,12 @@ class TelemetrySnapshot:
     loras: dict[str, float] = dataclasses.field(default_factory=dict)  # LoRA faders on air, as the engine holds them
     sink: str = ""  # what the sink is doing (Sink.detail), e.g. "stream h264 (libx264 zerolatency) -> udp://..."
     sink_dropped: int = 0  # frames the sink took but never published (latest-frame-wins sender)
+    live_frames: int = 0  # a new restyled frame from the engine
+    held_frames: int = 0  # the last restyled frame again (the engine is slower than the output, or re-warming)
+    no_signal_frames: int = 0  # NO SIGNAL cards (the source is lost)
+    longest_hold_ms: float = 0.0  # the longest run of held frames so far (a re-warm, a slow frame), in ms
+    slots_skipped: int = 0  # output slots no frame was written for (the sink loop itself was frozen > 1 s)
+    blend: dict[str, Any] | None = None  # the fader held between two styles: {"a", "b", "t"} (None: none)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (the control server's ``status``)."""
@@ -85,22 +99,35 @@ class TelemetrySnapshot:
             f"[{self.state.value}] in {self.input_fps:4.1f} fps  out {self.output_fps:4.1f} fps  "
             f"engine {self.engine_state} {self.engine_fps:4.1f} fps  "
             f"latency p50 {ms(self.latency_p50_ms)} / p95 {ms(self.latency_p95_ms)} ms  "
-            f"dropped in {self.dropped_input} out {self.dropped_output}  "
+            f"stale skipped in {self.dropped_input} out {self.dropped_output}  "
             f"restarts {self.engine_restarts}  reconnects {self.source_reconnects}"
             + (f"  style {self.style}" if self.style else "")
             + (f" -> {self.style_target} ({self.style_state})" if self.style_state else "")
+            + (f"  blend {self.blend['a']}->{self.blend['b']} {self.blend['t']:.2f}" if self.blend else "")
             + (f"  switch {self.last_switch_ms:.0f} ms" if self.last_switch_ms is not None else "")
             + ("  PASSTHROUGH (forced)" if self.forced_passthrough else "")
             + (f"  backend {self.backend}" if self.backend else "")
             + ("  (BACKEND FALLBACK)" if self.backend_fallback else "")
             + ("  (SINK FALLBACK)" if "FALLBACK" in self.sink else "")
             + (f"  sink drops {self.sink_dropped}" if self.sink_dropped else "")
+            + f"  frames live {self.live_frames} held {self.held_frames} passthrough {self.passthrough_frames}"
+            + (f" no-signal {self.no_signal_frames}" if self.no_signal_frames else "")
         )
 
 
 class _Rate:
-    def __init__(self, window_ns: int) -> None:
-        self.window_ns = window_ns
+    """Frames per second from the arrival times of the recent frames.
+
+    Over the last ``window`` when at least ``min_frames`` fell in it (a fast stream reacts at once),
+    else over the frames of the last ``horizon``: a 0.5 fps engine has one frame per 2 s window, and
+    a plain count over 2 s read 0.0, 0.5, 0.0 ... while frames flowed (the dock showed LIVE at
+    0.0 fps). The rate is the frames between the first and the last arrival over their time span;
+    once nothing has come for more than twice the usual interval it falls as 1 / (time since the
+    last frame), so a stall shows at once, and reaches 0 when the horizon holds no frame.
+    """
+
+    def __init__(self, window_ns: int, horizon_ns: int = 10_000_000_000, min_frames: int = 4) -> None:
+        self.window_ns, self.horizon_ns, self.min_frames = window_ns, max(horizon_ns, window_ns), min_frames
         self.times: deque[int] = deque()
 
     def tick(self, t: int) -> None:
@@ -109,10 +136,20 @@ class _Rate:
 
     def fps(self, t: int) -> float:
         self._trim(t)
-        return len(self.times) * 1e9 / self.window_ns
+        times = self.times
+        recent = sum(1 for x in times if x >= t - self.window_ns)
+        count = recent if recent >= self.min_frames else len(times)
+        if count < 2:
+            return 0.0
+        first, last = times[len(times) - count], times[-1]
+        interval = (last - first) / (count - 1)
+        if interval <= 0:
+            return count * 1e9 / self.window_ns
+        idle = t - last
+        return 1e9 / max(interval, idle) if idle > 2 * interval else 1e9 / interval
 
     def _trim(self, t: int) -> None:
-        while self.times and self.times[0] < t - self.window_ns:
+        while self.times and self.times[0] < t - self.horizon_ns:
             self.times.popleft()
 
 
@@ -137,6 +174,10 @@ class Telemetry:
         self.loras: dict[str, float] = {}
         self.sink = ""
         self.sink_dropped = 0
+        self.live_frames = self.held_frames = self.no_signal_frames = 0
+        self.longest_hold_ms = 0.0
+        self.slots_skipped = 0
+        self.blend: dict[str, Any] | None = None
         self._switch_ms: deque[float] = deque(maxlen=latency_samples)
 
     def style_switched(self, style: str, latency_ms: float) -> None:
@@ -149,10 +190,20 @@ class Telemetry:
             self.frames_in += 1
             self._in.tick(now_ns())
 
-    def frame_out(self, passthrough: bool) -> None:
+    def frame_out(self, kind: str) -> None:
+        """One frame written: ``kind`` is "live", "held", "passthrough" or "no_signal"."""
         with self._lock:
             self.frames_out += 1
-            self.passthrough_frames += int(passthrough)
+            if kind == "live":
+                self.live_frames += 1
+            elif kind == "held":
+                self.held_frames += 1
+            elif kind == "passthrough":
+                self.passthrough_frames += 1
+            elif kind == "no_signal":
+                self.no_signal_frames += 1
+            else:
+                raise ValueError(f"frame kind must be live, held, passthrough or no_signal, got {kind!r}")
             self._out.tick(now_ns())
 
     def engine_frame(self, latency_ns: int) -> None:
@@ -207,6 +258,12 @@ class Telemetry:
                 loras=dict(self.loras),
                 sink=self.sink,
                 sink_dropped=self.sink_dropped,
+                live_frames=self.live_frames,
+                held_frames=self.held_frames,
+                no_signal_frames=self.no_signal_frames,
+                longest_hold_ms=self.longest_hold_ms,
+                slots_skipped=self.slots_skipped,
+                blend=None if self.blend is None else dict(self.blend),
             )
 
 

@@ -62,9 +62,10 @@ def test_bad_plugin_settings_are_refused_before_start(tmp_path: Path, caplog: py
 def test_file_in_file_out(tmp_path: Path) -> None:
     """A 90-frame file plays once in real time (3 s); the run ends at its end (EndOfStream + 1 s drain).
 
-    Documented frame count: the sink writes at most one frame per tick at the source's fps, each a
-    distinct frame with increasing pts (passthrough while the engine loads, engine frames once live),
-    so the output has at most the input's count and, with nothing lost, nearly all of them.
+    Documented frame count: the output is a constant-rate signal at the source's 30 fps, a frame in
+    every slot from the sink's opening to the stop (passthrough while the engine loads, engine frames
+    once live, held ones between): the file's 3 s plus the 1 s drain, about 120 frames, never fewer
+    than the input's 90.
     """
     src, out = tmp_path / "in.avi", tmp_path / "out.avi"
     _write_video(src, 90)
@@ -76,7 +77,7 @@ def test_file_in_file_out(tmp_path: Path) -> None:
     assert main(["run", "--profile", str(profile), "--duration", "60"]) == 0
     count, shape = count_frames(out)
     assert shape == (64, 64)  # the model's size (the file sink keeps what it is given)
-    assert 45 <= count <= 90, f"{count} frames out of 90"
+    assert 90 <= count <= 160, f"{count} frames for a 3 s file and a 1 s drain at 30 fps"
 
 
 def test_sigint_stops_everything_cleanly(tmp_path: Path) -> None:
@@ -118,3 +119,60 @@ def test_sigint_stops_everything_cleanly(tmp_path: Path) -> None:
     assert leftover_segments(f"l2d-{proc.pid}-") == []
     count, shape = count_frames(out)
     assert count > 10 and shape == (64, 64)
+
+
+NOISE = {
+    "should be kept in float32": "diffusers' false alarm on every dtype cast",
+    "did not stop within": "the engine overran its stop deadline",
+    "terminate called": "a C++ abort at process exit",
+    "[ WARN:": "a raw OpenCV warning",
+    "dropped in ": "drop counters without saying that skipping stale frames is by design",
+}
+
+
+def test_a_normal_start_and_stop_with_the_tiny_engine_logs_no_noise(tmp_path: Path) -> None:
+    """What a newcomer reads: nothing that looks like an error when nothing went wrong."""
+    out = tmp_path / "out.mp4"
+    profile = tmp_path / "show.toml"
+    profile.write_text(f"""
+name = "quiet"
+[engine]
+device = "cpu"
+width = 128
+height = 128
+[[styles]]
+name = "a"
+prompt = "a"
+[source]
+plugin = "test_pattern"
+settings = {{ width = 160, height = 120, fps = 15 }}
+[sink]
+plugin = "file"
+settings = {{ path = "{out}" }}
+""")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "live2diff_broadcast.cli", "run", "--profile", str(profile), "--duration", "300",
+         "--no-hotkeys", "--no-terminal-keys", "--no-control-server", "--status-interval", "0.5"],
+        cwd=REPO, stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT, stdout=subprocess.PIPE, text=True,
+    )
+    log: list[str] = []
+    try:
+        deadline = time.monotonic() + 240
+        assert proc.stdout is not None
+        for line in proc.stdout:  # wait until the engine is live and a status line was printed
+            log.append(line)
+            if (any("engine: live" in seen for seen in log) and "stale skipped" in line) or time.monotonic() > deadline:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+        log.append(rest)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    text = "".join(log)
+    assert proc.returncode == 0, text[-3000:]
+    assert "engine: live" in text and "engine stopping" in text, text[-3000:]
+    found = {pattern: why for pattern, why in NOISE.items() if pattern in text}
+    assert not found, f"{found}\n{text[-4000:]}"
+    assert "newest frame wins" in text  # the run's summary says what the skip counters mean

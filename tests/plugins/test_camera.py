@@ -16,11 +16,12 @@ from plugins.camera import CameraSource
 from plugins.camera_devices import index_for_name, named_cameras
 
 
-def test_a_camera_index_that_does_not_exist_is_a_clear_error() -> None:
+def test_a_camera_index_that_does_not_exist_is_a_clear_error(capfd: pytest.CaptureFixture[str]) -> None:
     source = CameraSource.create({"device": 99, "open_timeout_s": 5})
     with pytest.raises(PluginError, match="setting 'device': no camera could be opened at index 99"):
         source.open()
     source.close()
+    assert "WARN" not in capfd.readouterr().err  # our error says it; OpenCV's raw "[ WARN:0@...]" line does not
 
 
 def test_a_driver_that_hangs_gives_a_timeout_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,5 +99,6 @@ def test_an_unknown_camera_name_is_a_clear_error() -> None:
         CameraSource.create({"device": "No Such Cam"}).open()
 
 
-def test_list_devices_is_bounded_and_finds_nothing_here() -> None:
+def test_list_devices_is_bounded_and_finds_nothing_here(capfd: pytest.CaptureFixture[str]) -> None:
     assert CameraSource.list_devices(DeviceQuery(timeout_s=2.0, max_index=2)) == []
+    assert "WARN" not in capfd.readouterr().err  # no "can't open camera by index" per probed index

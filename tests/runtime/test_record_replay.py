@@ -58,7 +58,7 @@ def test_replay_reproduces_the_recorded_run(tmp_path: Path) -> None:
     profile_path.write_text(PROFILE)
     profile = load_profile(profile_path, check_plugins=False)
     record = tmp_path / "rec"
-    show = Show(profile, record_dir=str(record), stall_after_s=60.0)
+    show = Show(profile, record_dir=str(record), hold_s=60.0)
     try:
         show.wait_live()
         for action in (SelectStyle("s1"), BlendStyles("s0", "s1", 0.25), Rewarm()):
@@ -72,7 +72,7 @@ def test_replay_reproduces_the_recorded_run(tmp_path: Path) -> None:
     assert commands == ["style s1", "blend s0 s1 0.25", "rewarm"], commands
     out = tmp_path / "replay.mkv"
     args = argparse.Namespace(input=record / "input.mkv", output=out, profile=profile_path, style=None,
-                              max_frames=None, replay=record / "timeline.json")
+                              max_frames=None, size=None, replay=record / "timeline.json")
     assert render.run(args) == 0
     recorded, replayed = read_video(record / "output.mkv"), read_video(out)
     assert len(recorded) > 20 and len(replayed) >= len(recorded)

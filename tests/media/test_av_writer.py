@@ -17,7 +17,7 @@ CHILD = """
 import sys
 import numpy as np
 from pathlib import Path
-from plugins.av_writer import AvWriter
+from live2diff_broadcast.media.av_writer import AvWriter
 
 writer = AvWriter(Path(sys.argv[1]), 64, 64, 30)
 for i in range(4):

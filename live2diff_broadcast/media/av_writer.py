@@ -1,4 +1,4 @@
-"""Crash-safe video files for the ``file`` sink: fragmented MP4 (.mp4) or Matroska (.mkv), H.264 via PyAV.
+"""Crash-safe video files for the ``file`` sink and ``render``: fragmented MP4 (.mp4) or Matroska (.mkv), H.264 via PyAV.
 
 A plain MP4 is playable only once its index (``moov``) is written at close: a show killed with
 SIGKILL (OOM, container stop) leaves an unplayable file. Fragmented MP4 (``movflags
