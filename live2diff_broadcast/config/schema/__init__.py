@@ -46,7 +46,7 @@ from .engine import EngineSection
 from .loading import ProfileError, load_profile, parse_profile, read_profile_bytes
 from .models import LoraSection, ModelsSection
 from .output import OutputSection
-from .plugins import PluginSection, SourceSection, plugin_problems
+from .plugins import PluginSection, SinkSection, SourceSection, plugin_problems
 from .profile import Profile
 from .steps import TIndexList, strength_to_t_index_list
 from .styles import StyleSection
@@ -62,6 +62,7 @@ __all__ = [
     "PluginSection",
     "Profile",
     "ProfileError",
+    "SinkSection",
     "SourceSection",
     "StyleSection",
     "TIndexList",
