@@ -175,7 +175,7 @@ settings = {{ mode = "block", after = 30 }}
     assert decoded.missing_slots == 0 and decoded.max_gap == 1, "a slot of the recording's grid holds no frame"
     assert steps and all(s >= 1 for s in steps), "NDI timecodes not strictly increasing on the slot grid"
     # the show handed NDI every slot (missed == 0 above); what a receiver in this busy test process pulls may
-    # lose a frame to NDI's own receive queue now and then (1 run in 5 under load 6 lost one): at most 3
+    # lose a frame to NDI's own receive queue now and then (1 run in 7 under load 6 lost some): at most 3
     assert sum(s - 1 for s in steps) <= 3, f"NDI slots missing at the receiver: {[s for s in steps if s > 1]}"
     # the faulty ones: said what is wrong, retried, lost only their own frames
     assert raises["label"] == "sinks[2] faulty 'raises'" and "device gone (test fault)" in raises["error"]
