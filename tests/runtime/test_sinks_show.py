@@ -4,7 +4,7 @@
    without v4l2loopback (these): the virtual camera cannot be opened for the whole show and is
    retried with backoff, one log line naming it each time; the fragmented MP4, decoded by PyAV, has
    a frame in every slot of its 1/30 s grid.
-2. ``[[sinks]]`` = a recording + a real NDI sender (received over loopback in this process) + two
+2. With the identity engine and with the REAL tiny engine: ``[[sinks]]`` = a recording + a real NDI sender (received over loopback in this process) + two
    sinks of a third-party plugin (installed through an entry point, as any other package would be)
    that fail mid-show: one raises on every write after 30 frames (closed and reopened with backoff,
    again and again), one blocks in ``write`` for good after 30 frames (a hung driver). The
@@ -117,9 +117,11 @@ settings = {{ path = "{out}" }}
     assert decoded.increasing and decoded.missing_slots == 0 and decoded.max_gap == 1, \
         "a slot of the recording's grid holds no frame"
     assert status["live_frames"] > 0  # it restyled: the engine's frames reached the recording
+    assert "sinks: sinks[0] virtualcam 0 written (" in show.text and "sinks[1] file 'recording' " in show.text  # run's summary
 
 
-def test_a_raising_and_a_hung_sink_cost_the_recording_and_ndi_nothing(tmp_path: Path,
+@pytest.mark.parametrize("engine", ["identity", "tiny"])
+def test_a_raising_and_a_hung_sink_cost_the_recording_and_ndi_nothing(engine: str, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     ndi = pytest.importorskip("NDIlib")
     install_faulty_plugin(tmp_path, monkeypatch)
@@ -147,11 +149,13 @@ settings = {{ mode = "block", after = 30 }}
     received: list[int] = []  # NDI timecodes (the slot's pts / 100)
     stop = threading.Event()
     receiver = threading.Thread(target=receive_ndi, args=(ndi, received, stop), daemon=True)
-    show = ShowProcess(profile, 900, tmp_path / "show.log", passthrough_model=True)
+    show = ShowProcess(profile, 900, tmp_path / "show.log", passthrough_model=engine == "identity")
     try:
         show.wait_for(r"broadcast started", 300)
         receiver.start()
         show.wait_control(120)
+        if engine == "tiny":
+            show.wait_status("the engine live", lambda s: s["engine_state"] == "live", 300)
         wait_row(show, "the raising sink reopened twice", 2, lambda row: row["reopens"] >= 2)
         wait_row(show, "the hung sink stalled", 3, lambda row: row["state"] == "stalled" and row["missed"] > 0)
         show.wait_status("300 NDI frames received", lambda s: len(received) >= 300, 300)
@@ -162,6 +166,7 @@ settings = {{ mode = "block", after = 30 }}
         if show.proc.poll() is None:
             show.kill_group()
         receiver.join(30)
+    assert engine == "identity" or status["live_frames"] > 0, "the tiny engine's frames never reached the sinks"
     recording, sender, raises, hangs = status["sinks"]
     decoded = decode(out, FPS)
     period = 1e9 / FPS
