@@ -39,6 +39,18 @@ def test_refusals_say_what_was_wrong_and_what_is_expected() -> None:
     assert check_token("abc", "abc") is None
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1:7878", "localhost:7878", "[::1]:7878"])
+def test_a_loopback_host_from_another_machine_is_refused_as_spoofed(host: str) -> None:
+    """Every loopback name, the bracketed IPv6 one too, only from a loopback peer."""
+    hosts = allowed_hosts("0.0.0.0", 7878)
+    spoofed = check_origin({"host": host}, hosts, peer="192.168.1.20")
+    assert spoofed is not None and spoofed.status == 403
+    assert spoofed.reason == (f"Host {host!r} from 192.168.1.20: a loopback name from another machine is a spoofed Host; "
+                              "use the name in control.allowed_hosts")
+    assert check_origin({"host": host}, hosts, peer="127.0.0.1") is None
+    assert check_origin({"host": host}, hosts, peer="::1") is None
+
+
 @pytest.mark.parametrize(("headers", "token"), [
     ({"authorization": "Bearer  t0k "}, "t0k"),
     ({"authorization": "bearer t0k"}, "t0k"),
