@@ -14,6 +14,7 @@ def test_a_wildcard_bind_adds_no_name_and_a_specific_one_adds_itself() -> None:
         assert allowed_hosts(wildcard, 7878) == loopback
     assert allowed_hosts("192.168.1.5", 7878) == loopback | {"192.168.1.5:7878"}
     assert allowed_hosts("fe80::1", 9000) == {"127.0.0.1:9000", "localhost:9000", "[::1]:9000", "[fe80::1]:9000"}
+    assert allowed_hosts("::", 9000, ["[fe80::1]"]) == allowed_hosts("fe80::1", 9000)  # bracketed already: kept as is
     assert allowed_hosts("Studio-PC", 7878) == loopback | {"studio-pc:7878"}
 
 
