@@ -1,9 +1,14 @@
 """``control``: send one command to a running broadcast's control server (127.0.0.1 by default).
 
-    live2diff-broadcast control style anime
-    live2diff-broadcast control next
-    live2diff-broadcast control passthrough on
+    live2diff-broadcast control style oil painting
+    live2diff-broadcast control blend cartoon "van gogh" 0.5
+    live2diff-broadcast control prompt "a watercolor fox"
     live2diff-broadcast control status
+
+The words are taken as a shell user typed them (``protocol.command_line``): a quoted name with
+spaces stays one argument, and the one-string form (``control "blend cartoon 'van gogh' 0.5"``)
+works too. When nothing listens on the port the answer is "no show running on port P", whatever
+the token situation.
 
 Talks HTTP to the control port: ``status`` and ``help`` are GETs, every other command a POST to
 ``/command`` with the run's token, read from the token file ``run`` wrote for that port
@@ -15,11 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import socket
 import urllib.error
 import urllib.request
 from typing import Any
 
-from ..control.protocol import HELP, CommandError, Query, parse_command
+from ..control.protocol import HELP, CommandError, Query, command_line, parse_command
 from ..control.server import DEFAULT_HOST, DEFAULT_PORT
 from ..control.token import TOKEN_ENV, read_token, token_path
 
@@ -50,12 +56,29 @@ class TokenMissing(OSError):
     """No token for this port: no file (is `run` running as this user?) and no --token / environment."""
 
 
+class NoShow(ConnectionError):
+    """Nothing listens on the control port: no show runs there."""
+
+
+def _check_listening(host: str, port: int, timeout: float) -> None:
+    """NoShow when a TCP connect to ``host:port`` is refused (so a missing token is not blamed for it)."""
+    try:
+        with socket.create_connection((host, port), timeout=min(timeout, 2.0)):
+            return
+    except ConnectionRefusedError:
+        raise NoShow(f"no show running on port {port} (nothing listens on {host}:{port}); start one with "
+                     "`live2diff-broadcast run`, or give the port it uses with --port") from None
+    except OSError:
+        return  # unreachable / slow host: the request below says what happened
+
+
 def send_command(line: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, timeout: float = 5.0,
                  token: str | None = None) -> dict[str, Any]:
     """One command line -> the server's JSON answer. Raises OSError when nothing listens."""
     address = f"[{host}]" if ":" in host else host
     base = f"http://{address}:{port}"
     command = parse_command(line)
+    _check_listening(host, port, timeout)
     if isinstance(command, Query):
         request = urllib.request.Request(f"{base}/{command.what}", method="GET")
     else:
@@ -82,7 +105,7 @@ def send_command(line: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, 
 
 
 def run(args: argparse.Namespace) -> int:
-    line = " ".join(args.words)
+    line = command_line(args.words)
     try:
         parse_command(line)  # a typo is reported here, without a round trip
     except CommandError as exc:
@@ -90,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         answer = send_command(line, args.host, args.port, args.timeout, args.token)
-    except TokenMissing as exc:
+    except (TokenMissing, NoShow) as exc:
         logger.error("%s", exc)
         return 2
     except OSError as exc:

@@ -13,7 +13,7 @@
 * ``styles_added`` / ``styles_removed``;
 * per style, by its effective settings: ``styles_prompt_changed`` (prompt, negative_prompt,
   prompt_template, effective clip_skip: re-encode the text, re-warm), ``styles_stream_changed`` (effective
-  t_index_list from strength / t_index_list / engine, seed, noise_mode: reconfigure in place),
+  t_index_list from strength / t_index_list / engine, seed, noise_mode, guidance: reconfigure in place),
   ``styles_models_changed`` (effective base / style checkpoint / LoRAs / motion / LCM weights:
   ``weights.loader.load_style`` with ``new.models_for(style)``), ``styles_hotkey_changed``;
 * ``hotkeys_changed``: any binding differs (re-register the hotkeys);
@@ -31,7 +31,7 @@ from .hotkeys import hotkey_signature
 from .schema import Profile, StyleSection
 
 _PROMPT_FIELDS = ("prompt", "negative_prompt", "prompt_template")
-_STREAM_FIELDS = ("seed", "noise_mode")
+_STREAM_FIELDS = ("seed", "noise_mode", "guidance")
 _MODELS_RESTART_FIELDS = ("preset", "vae", "depth")  # what load_style does not rebuild
 
 

@@ -34,6 +34,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,9 +72,14 @@ class ProfileWatcher:
         raw = read_profile_bytes(self.path)
         self.current = profile if profile is not None else self._parse(raw)
         self._seen = _Seen(self._stat(), _digest(raw), time.time_ns())
+        self._lock = threading.Lock()  # poll (the watch thread) against expect (the show's own save)
 
     def poll(self) -> Profile | ProfileError | None:
         """One check: None (no new content), the new valid Profile, or why the new content is invalid."""
+        with self._lock:
+            return self._poll()
+
+    def _poll(self) -> Profile | ProfileError | None:
         stat = self._stat()
         if stat == self._seen.stat and not self._racy(stat):
             return None
@@ -95,6 +101,17 @@ class ProfileWatcher:
         self.current = profile
         logger.info("profile %s changed and is valid", self.path)
         return profile
+
+    @contextmanager
+    def own_write(self, raw: bytes, profile: Profile) -> Iterator[None]:
+        """The show itself writes ``raw`` inside this block (``config/save.py``): no poll runs meanwhile (it
+        would see the old file as new), and afterwards ``raw`` counts as seen, so the save is not reported
+        back as an edit (the show already runs it). Any later different content is. A failed write
+        (an exception in the block) changes nothing."""
+        with self._lock:
+            yield
+            self.current = profile
+            self._seen = _Seen(None, _digest(raw), time.time_ns())
 
     def watch(self, interval_s: float = 0.5, stop: threading.Event | None = None) -> Iterator[Profile | ProfileError]:
         """``poll`` every ``interval_s`` until ``stop`` is set, yielding each result that is not None."""

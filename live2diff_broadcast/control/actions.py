@@ -42,6 +42,28 @@ class SetLoraWeight(_Action):
 
 
 @dataclass(frozen=True)
+class EditStyle(_Action):
+    """A live edit of the style on air: ``field`` set to ``value`` (checked by ``control/live_params.py``).
+
+    ``field`` is one of ``live_params.FIELDS``: "prompt" (str), "strength" (float in (0, 1]),
+    "t_index_list" (tuple of ints), "seed" (int), "guidance" (float). The edit overrides the profile
+    for that style until it is saved (``SaveProfile``) or reverted (``RevertStyle``)."""
+
+    field: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class RevertStyle(_Action):
+    pass  # drop the live edits of the style on air: back to the profile's settings
+
+
+@dataclass(frozen=True)
+class SaveProfile(_Action):
+    pass  # write every style's live edits into the profile file (comments kept), on request only
+
+
+@dataclass(frozen=True)
 class NextStyle(_Action):
     pass
 
@@ -75,7 +97,7 @@ class ReloadProfile(_Action):
 
 
 Action = (SelectStyle | NextStyle | PreviousStyle | TogglePassthrough | Rewarm | Quit | ReloadProfile | BlendStyles
-          | SetLoraWeight)
+          | SetLoraWeight | EditStyle | RevertStyle | SaveProfile)
 STYLE_ACTIONS = (SelectStyle, NextStyle, PreviousStyle)
 
 

@@ -13,8 +13,11 @@ Routes (every request passes ``guard.check_origin``: right Host, same Origin or 
     GET  /help        the command list
     POST /command     {"command": "style anime"} (JSON) or the line as text/plain      } token
     POST /style/anime, /next, /prev, /passthrough/on, /rewarm  (path words = the command) } needed
+    GET  /preview/output.jpg, /preview/input.jpg   the newest frame as a small JPEG        } token
     WS   /ws          first message {"token": T}; then {"command": "...", "id": N} -> result;
-                      the server pushes {"type": "state", ...} on every change and at 4 Hz
+                      the server pushes {"type": "state", ...} on every change and at 4 Hz;
+                      {"preview": ["output", "input"]} asks for live pictures, [] stops them
+                      (``preview.py``: pushed as {"type": "preview", ...} while asked for)
 
 Every command line goes through ``protocol.parse_command``, so a new command works on every
 surface at once. ``/status`` needs no token: it changes nothing, a page of another site cannot
@@ -41,6 +44,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .bus import ControlBus
 from .guard import Refusal, check_origin, check_token, request_token
+from .preview import PreviewBroadcaster, PreviewFeeds
 from .protocol import HELP, CommandError, Query, parse_command
 
 logger = logging.getLogger(__name__)
@@ -58,9 +62,11 @@ class ControlApp:
     """The ASGI app (``self.asgi``) and what it needs: the bus, status, the token, our Host names."""
 
     def __init__(self, bus: ControlBus, status: StatusFn, controls: ControlsFn, token: str,
-                 hosts: Callable[[], frozenset[str]], result_timeout_s: float = 2.0) -> None:
+                 hosts: Callable[[], frozenset[str]], result_timeout_s: float = 2.0,
+                 preview: PreviewFeeds | None = None) -> None:
         self.bus, self.status, self.controls, self.token, self.hosts = bus, status, controls, token, hosts
         self.result_timeout_s = result_timeout_s
+        self.preview = PreviewBroadcaster(preview) if preview is not None else None
         self._page = resources.files(__package__).joinpath("dock.html").read_text(encoding="utf-8")
         self._wakers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self.asgi = Starlette(routes=[
@@ -101,7 +107,8 @@ class ControlApp:
                 self._wakers.discard((loop, event))
 
     def state(self) -> dict[str, Any]:
-        return {"type": "state", "status": self.status(), "controls": self.controls()}
+        feeds = list(self.preview.feeds.names) if self.preview is not None else []
+        return {"type": "state", "status": self.status(), "controls": self.controls(), "preview": feeds}
 
     # --- HTTP --------------------------------------------------------------------------------------
 
@@ -129,6 +136,8 @@ class ControlApp:
         if (refused := self._refused(request)) is not None:
             return refused
         path = request.url.path
+        if path.startswith("/preview/"):
+            return await self._preview_picture(request, path)
         if request.method in ("GET", "HEAD"):
             if path == "/status":
                 return _json(200, {"ok": True, "status": self.status()})
@@ -146,6 +155,23 @@ class ControlApp:
             return line
         status, body = await self.execute(line)
         return _json(status, body)
+
+    async def _preview_picture(self, request: Request, path: str) -> Response:
+        """GET /preview/FEED.jpg: the newest frame of FEED as a JPEG; it shows the show, so it needs the token."""
+        if request.method not in ("GET", "HEAD"):
+            return _json(405, {"ok": False, "error": f"{request.method} {path}: GET only"}, headers={"Allow": "GET"})
+        if (refusal := check_token(request_token(request.headers), self.token)) is not None:
+            return _refuse(refusal)
+        feed = path.removeprefix("/preview/").removesuffix(".jpg")
+        names = self.preview.feeds.names if self.preview is not None else ()
+        if feed not in names or not path.endswith(".jpg"):
+            return _json(404, {"ok": False, "error": f"no preview {path}; pictures: "
+                                                     + ", ".join(f"/preview/{n}.jpg" for n in names)})
+        assert self.preview is not None
+        frame = await asyncio.to_thread(self.preview.feeds.encode, feed)
+        if frame is None:
+            return _json(503, {"ok": False, "error": f"no {feed} frame yet"})
+        return Response(frame.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     async def _command_line(self, request: Request, path: str) -> str | Response:
         declared = request.headers.get("content-length", "0")
@@ -198,12 +224,25 @@ class ControlApp:
         self._wakers.add(waker)
         lock = asyncio.Lock()
         pusher = asyncio.create_task(self._push(ws, wake, lock))
+
+        async def send(data: dict[str, Any]) -> bool:  # the preview's pictures, between the pushes and replies
+            async with lock:
+                try:
+                    await ws.send_text(json.dumps(data))
+                    return True
+                except (WebSocketDisconnect, RuntimeError, OSError):
+                    return False
+
         try:
             while True:
                 message = await ws.receive_text()
                 command, ident = _field(message, "command"), _field(message, "id", any_type=True)
-                if command is None:
-                    reply: dict[str, Any] = {"ok": False, "error": 'expected {"command": "style NAME", "id": N}'}
+                feeds = _field(message, "preview", any_type=True)
+                reply: dict[str, Any]
+                if feeds is not None:
+                    reply = self._watch(id(ws), feeds, send)
+                elif command is None:
+                    reply = {"ok": False, "error": 'expected {"command": "style NAME", "id": N}'}
                 else:
                     reply = (await self.execute(command))[1]
                 async with lock:
@@ -214,6 +253,19 @@ class ControlApp:
         finally:
             self._wakers.discard(waker)
             pusher.cancel()
+            if self.preview is not None:
+                self.preview.forget(id(ws))
+
+    def _watch(self, key: int, feeds: Any, send: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+        """A dock's {"preview": [feeds]}: start / change / stop its pictures (``preview.py``)."""
+        if self.preview is None:
+            return {"ok": False, "error": "this control port has no preview"}
+        if not isinstance(feeds, list) or not all(isinstance(f, str) for f in feeds) or len(feeds) > 2:
+            return {"ok": False, "error": 'expected {"preview": ["output"]}, ["output", "input"] or [] (off)'}
+        error = self.preview.watch(key, feeds, send)
+        if error is not None:
+            return {"ok": False, "error": error}
+        return {"ok": True, "message": f"preview: {', '.join(feeds) or 'off'}"}
 
     async def _push(self, ws: WebSocket, wake: asyncio.Event, lock: asyncio.Lock) -> None:
         last = ""

@@ -6,6 +6,13 @@ Addresses (python-osc's ``ThreadingOSCUDPServer`` + ``Dispatcher``)::
     /live2diff/blend A B T         a fader between styles A and B at T in [0, 1]
     /live2diff/lora NAME W         a LoRA fader: weight W in [0, 1]
     /live2diff/passthrough 0|1     show the camera as it is (1) or the AI output (0)
+    /live2diff/prompt TEXT         live edits of the style on air (``control/live_params.py``):
+    /live2diff/strength S            prompt, strength in (0, 1], denoising steps (ints),
+    /live2diff/t_index I J ...       seed (an int), guidance in [0, 10]
+    /live2diff/seed N
+    /live2diff/guidance G
+    /live2diff/revert              drop the live edits of the style on air
+    /live2diff/save                write the live edits into the profile file
 
 Every message becomes the same typed action the text commands make (``control/protocol.py``), so
 the supervisor validates it the same way (an unknown style is refused, naming the styles). Bad
@@ -26,7 +33,17 @@ from pythonosc import osc_packet
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import ThreadingOSCUDPServer
 
-from .actions import Action, ActionResult, BlendStyles, SelectStyle, SetLoraWeight, TogglePassthrough
+from . import live_params
+from .actions import (
+    Action,
+    ActionResult,
+    BlendStyles,
+    RevertStyle,
+    SaveProfile,
+    SelectStyle,
+    SetLoraWeight,
+    TogglePassthrough,
+)
 from .bus import ControlBus
 from .loopback import is_loopback
 from .protocol import CommandError, unit_number
@@ -63,11 +80,38 @@ def _passthrough(args: tuple[Any, ...]) -> Action:
     return TogglePassthrough(bool(args[0]), origin=ORIGIN)
 
 
+# --- live parameters (the checks every surface shares: control/live_params.py) ---
+
+
+def _one(field: str) -> Callable[[tuple[Any, ...]], Action]:
+    def parse(args: tuple[Any, ...]) -> Action:
+        if len(args) != 1:
+            raise CommandError(f"{PREFIX}/{field} takes one value, got {list(args)!r}")
+        return live_params.edit(field, args[0], ORIGIN)
+    return parse
+
+
+def _t_index(args: tuple[Any, ...]) -> Action:
+    return live_params.edit("t_index_list", list(args), ORIGIN)
+
+
+def _no_args(action: type[RevertStyle] | type[SaveProfile], name: str) -> Callable[[tuple[Any, ...]], Action]:
+    def parse(args: tuple[Any, ...]) -> Action:
+        if args:
+            raise CommandError(f"{PREFIX}/{name} takes no arguments, got {list(args)!r}")
+        return action(origin=ORIGIN)
+    return parse
+
+
 PARSERS: dict[str, Callable[[tuple[Any, ...]], Action]] = {
     f"{PREFIX}/style": _style,
     f"{PREFIX}/blend": _blend,
     f"{PREFIX}/lora": _lora,
     f"{PREFIX}/passthrough": _passthrough,
+    **{f"{PREFIX}/{field}": _one(field) for field in ("prompt", "strength", "seed", "guidance")},
+    f"{PREFIX}/t_index": _t_index,
+    f"{PREFIX}/revert": _no_args(RevertStyle, "revert"),
+    f"{PREFIX}/save": _no_args(SaveProfile, "save"),
 }
 
 

@@ -8,32 +8,45 @@ One command per line (TCP) or per URL path (HTTP ``GET /style/NAME``)::
     lora NAME W           set the style LoRA NAME (file stem or index) to weight W in [0, 1], live
     passthrough [on|off]  show the camera as is (no argument: toggle)
     rewarm                re-warm the current style on the recent frames
+    prompt TEXT           live: the prompt of the style on air (re-encoded, then re-warm or its crossfade)
+    strength S            live: how far from the input, in (0, 1]
+    t_index I J ...       live: the denoising steps instead of a strength, e.g. 't_index 30 40'
+    seed N                live: the noise seed, a whole number
+    guidance G            live: residual guidance in [0, 10] (1 = none, 0 = the input itself)
+    revert                drop the live edits of the style on air (back to the profile)
+    save                  write the live edits into the profile file (comments kept)
     status                telemetry and the style state, as JSON
     help                  this list
+
+Live edits belong to the style they were made on: switching away and back keeps them, until
+'revert', 'save' or a profile edit of the same field (the file's newer value wins).
 """
 
 from __future__ import annotations
 
 import math
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from . import live_params
 from .actions import (
     Action,
     BlendStyles,
     NextStyle,
     PreviousStyle,
+    RevertStyle,
     Rewarm,
+    SaveProfile,
     SelectStyle,
     SetLoraWeight,
     TogglePassthrough,
 )
+from .errors import CommandError
 
 HELP = __doc__.split("::", 1)[1].strip("\n") if __doc__ else ""
-
-
-class CommandError(ValueError):
-    """A command line that is not one of the commands above; the message says what was expected."""
+_EXAMPLES = {"strength": "strength 0.4", "seed": "seed 7", "guidance": "guidance 1.5"}
+FREE_TEXT = ("style", "prompt")  # verbs whose argument is the rest of the line, spaces and quotes included
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,7 @@ def parse_command(line: str, origin: str = "server") -> Command:
         if not arg:
             raise CommandError("'style' needs a style name, e.g. 'style anime'")
         return SelectStyle(arg, origin=origin)
-    if verb in ("next", "prev", "previous", "rewarm", "status", "help") and arg:
+    if verb in ("next", "prev", "previous", "rewarm", "status", "help", "revert", "save") and arg:
         raise CommandError(f"{verb!r} takes no argument, got {arg!r}")
     if verb == "next":
         return NextStyle(origin=origin)
@@ -62,6 +75,19 @@ def parse_command(line: str, origin: str = "server") -> Command:
         return PreviousStyle(origin=origin)
     if verb == "rewarm":
         return Rewarm(origin=origin)
+    if verb == "revert":
+        return RevertStyle(origin=origin)
+    if verb == "save":
+        return SaveProfile(origin=origin)
+    if verb == "prompt":
+        return live_params.edit("prompt", arg, origin)
+    if verb in ("strength", "seed", "guidance"):
+        parts = _split(arg, 1, f"'{verb} VALUE', e.g. '{_EXAMPLES[verb]}'")
+        return live_params.edit(verb, parts[0], origin)
+    if verb in ("t_index", "t_index_list"):
+        return live_params.edit("t_index_list", _words(arg, "'t_index I J ...', e.g. 't_index 30 40'"), origin)
+    if verb in ("negative", "negative_prompt"):
+        raise CommandError(live_params.NEGATIVE_REFUSED)
     if verb in ("status", "help"):
         return Query(verb)
     if verb == "passthrough":
@@ -78,7 +104,24 @@ def parse_command(line: str, origin: str = "server") -> Command:
     raise CommandError(f"unknown command {verb!r}; expected one of: {COMMANDS}")
 
 
-COMMANDS = "style NAME, next, prev, blend A B T, lora NAME W, passthrough [on|off], rewarm, status, help"
+COMMANDS = ("style NAME, next, prev, blend A B T, lora NAME W, passthrough [on|off], rewarm, prompt TEXT, strength S, "
+            "t_index I J .., seed N, guidance G, revert, save, status, help")
+
+
+def command_line(words: Sequence[str]) -> str:
+    """The command a shell user meant with these argv words (``control blend A "B C" 0.5``).
+
+    One word is the one-string form, taken as it is. Otherwise the verb decides: the argument of
+    ``style`` and ``prompt`` is free text (the words joined with spaces, so ``control style oil
+    painting`` works unquoted); every other verb takes separate arguments, so each word is quoted
+    and a name with spaces stays one argument.
+    """
+    if len(words) == 1:
+        return words[0]
+    verb, rest = words[0], list(words[1:])
+    if verb.lower() in FREE_TEXT:
+        return " ".join([verb, *rest])
+    return " ".join([verb, *(shlex.quote(word) for word in rest)])
 
 
 def unit_number(text: str | float, what: str) -> float:
@@ -92,11 +135,15 @@ def unit_number(text: str | float, what: str) -> float:
     return value
 
 
-def _split(arg: str, count: int, usage: str) -> list[str]:
+def _words(arg: str, usage: str) -> list[str]:
     try:
-        parts = shlex.split(arg)
+        return shlex.split(arg)
     except ValueError as exc:
         raise CommandError(f"cannot read {arg!r} ({exc}); expected {usage}") from None
+
+
+def _split(arg: str, count: int, usage: str) -> list[str]:
+    parts = _words(arg, usage)
     if len(parts) != count:
         raise CommandError(f"expected {usage}, got {len(parts)} argument(s): {arg!r}")
     return parts

@@ -31,6 +31,7 @@ from .app import ControlApp
 from .bus import ControlBus
 from .guard import allowed_hosts
 from .loopback import is_loopback
+from .preview import PreviewFeeds
 from .token import new_token, remove_token, write_token
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class ControlServer:
         controls: Callable[[], dict[str, Any]] = _no_controls,
         token: str | None = None,
         port_field: str = "control.port",
+        preview: PreviewFeeds | None = None,
     ) -> None:
         self.bus, self.status, self.host, self.port = bus, status, host, port
         self.token = token or new_token()
@@ -85,7 +87,7 @@ class ControlServer:
         self.token_file: Path | None = None
         self._bound_port = port
         self.app = ControlApp(bus, status, controls, self.token, lambda: allowed_hosts(self.host, self._bound_port),
-                              result_timeout_s)
+                              result_timeout_s, preview=preview)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._unsubscribe: Callable[[], None] | None = None

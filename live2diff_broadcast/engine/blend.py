@@ -7,7 +7,8 @@ noise source, denoising steps) uses
 - the per-frame noise ``slerp(noise_A(frame, step), noise_B(frame, step), t)`` (as the
   StreamDiffusion live fork does), which keeps the noise's variance where a lerp would shrink it;
 - the denoising steps ``round((1 - t) * t_index_A + t * t_index_B)`` element by element (both
-  strictly increasing lists of the same length stay strictly increasing after rounding).
+  strictly increasing lists of the same length stay strictly increasing after rounding);
+- the guidance scale ``(1 - t) * g_A + t * g_B``.
 
 At ``t == 0`` and ``t == 1`` every one of them is exactly A or B (no arithmetic), so a blend parked
 at an end runs bit for bit the same as that style.
@@ -110,6 +111,7 @@ class BlendPoint:
     embeds: torch.Tensor  # (1, L, D)
     noise: NoiseSource | BlendedNoise
     t_index_list: tuple[int, ...]
+    guidance: float = 1.0
 
 
 def blend_point(a: BlendEnd, b: BlendEnd, t: float) -> BlendPoint:
@@ -117,7 +119,10 @@ def blend_point(a: BlendEnd, b: BlendEnd, t: float) -> BlendPoint:
     check_blendable(a.config, b.config)
     t = check_position(t)
     noise: NoiseSource | BlendedNoise = a.noise if t == 0.0 else b.noise if t == 1.0 else BlendedNoise(a.noise, b.noise, t)
-    return BlendPoint(t, slerp(a.embeds, b.embeds, t), noise, lerp_t_index(a.config.t_index_list, b.config.t_index_list, t))
+    ga, gb = a.config.guidance, b.config.guidance
+    guidance = ga if t == 0.0 else gb if t == 1.0 else (1.0 - t) * ga + t * gb
+    return BlendPoint(t, slerp(a.embeds, b.embeds, t), noise, lerp_t_index(a.config.t_index_list, b.config.t_index_list, t),
+                      guidance)
 
 
 class Crossfade:

@@ -14,6 +14,7 @@ DepthNormalise = Literal["warmup_joint", "per_frame"]
 
 # The LCM schedule the reference uses: t_index i over a 50-step schedule -> timestep 999 - 20 i.
 DEFAULT_NUM_SCHEDULE_STEPS = 50
+MAX_GUIDANCE = 10.0  # residual self-guidance scale (engine/guidance.py): 1 = none
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class StreamConfig:
     prompt_template: str = "{}"
     depth_resize: DepthResize = "squash"  # "letterbox": pad to a square instead of distorting (engine/depth.py)
     depth_normalise: DepthNormalise = "warmup_joint"  # "per_frame": warmup frames normalised one by one too
+    guidance: float = 1.0  # residual self-guidance (engine/guidance.py): 1 = none, > 1 stronger, 0 = the input
 
     def __post_init__(self) -> None:
         if len(self.t_index_list) < 1:
@@ -75,6 +77,8 @@ class StreamConfig:
             raise ValueError(f"height and width must be multiples of 8, got {self.height}x{self.width}")
         if self.clip_skip < 1:
             raise ValueError(f"clip_skip must be >= 1 (1 = last layer), got {self.clip_skip}")
+        if not 0.0 <= self.guidance <= MAX_GUIDANCE:
+            raise ValueError(f"guidance must be in [0, {MAX_GUIDANCE:g}] (1 = none), got {self.guidance}")
         if "{}" not in self.prompt_template:
             raise ValueError(f"prompt_template must contain '{{}}' for the prompt, got {self.prompt_template!r}")
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import torch
 from diffusers import LCMScheduler
 
+from .guidance import guided
+
 # The Live2Diff / AnimateDiff inference schedule.
 LIVE2DIFF_SCHEDULER_CONFIG = {
     "num_train_timesteps": 1000,
@@ -73,6 +75,7 @@ class StreamSchedule:
         latents: torch.Tensor,
         noise: Callable[[int], torch.Tensor],
         eps: Callable[[int, torch.Tensor], torch.Tensor],
+        guidance: float = 1.0,
     ) -> torch.Tensor:
         """LCM multistep sampling of clean ``latents`` through every step, one after another.
 
@@ -80,11 +83,14 @@ class StreamSchedule:
         2. per step s: ``eps(s, x_t)`` (the UNet's noise prediction for x_t at step s), then the
            consistency output; before the next step it is re-noised with ``noise(s + 1)``.
         Returns the last step's output. ``latents``, ``noise(s)`` and ``eps(s, x)``: one shape,
-        (..., 4, h, w) (one frame, or the warmup frames along dim 0).
+        (..., 4, h, w) (one frame, or the warmup frames along dim 0). ``guidance``: residual self-guidance
+        against the noise each step was noised with (``guidance.py``; 1: the plain prediction).
         """
-        x = self.add_noise(latents, noise(0), 0)
+        n = noise(0)
+        x = self.add_noise(latents, n, 0)
         for s in range(self.num_steps):
-            denoised = self.denoise(x, eps(s, x), s)
+            denoised = self.denoise(x, guided(eps(s, x), n, guidance), s)
             if s + 1 < self.num_steps:
-                x = self.add_noise(denoised, noise(s + 1), s + 1)
+                n = noise(s + 1)
+                x = self.add_noise(denoised, n, s + 1)
         return denoised

@@ -39,6 +39,7 @@ from .causal_unet import CausalUNet, RunnerFactory, SequentialFactory, Sequentia
 from .components import Live2DiffComponents
 from .config import StreamConfig
 from .depth import RawDepth
+from .guidance import guided
 from .kv_cache import TemporalAttentionState
 from .noise import NoiseSource
 from .scheduler import StreamSchedule
@@ -125,6 +126,7 @@ class Live2DiffStream:
         # Pipeline rows: row s holds a frame at denoising step s (static buffers).
         self.rows_x = torch.zeros((n, 4, config.height // 8, config.width // 8), device=self.device, dtype=self.dtype)
         self.rows_depth = torch.zeros_like(self.rows_x)
+        self.rows_noise = torch.zeros_like(self.rows_x)  # the noise each row was last noised with (guidance)
         self.rows_frame: list[int | None] = [None] * n  # local frame index per row (None = fill)
 
     def _build_style(self, config: StreamConfig) -> None:
@@ -201,6 +203,8 @@ class Live2DiffStream:
             raise ValueError(f"a blend point needs {self.config.num_steps} denoising steps, got {list(point.t_index_list)}")
         self.text_embeds = point.embeds.to(self.device, self.dtype)
         self.noise = point.noise
+        if point.guidance != self.config.guidance:
+            self.config = dataclasses.replace(self.config, guidance=point.guidance)
         if point.t_index_list != self.config.t_index_list:
             self.config = dataclasses.replace(self.config, t_index_list=point.t_index_list)
             self.schedule = StreamSchedule(
@@ -210,7 +214,7 @@ class Live2DiffStream:
     def adopt(self, end: BlendEnd) -> None:
         """Become style ``end`` without a re-warm (a crossfade that lets the window refresh): its
         config, noise, prompt encoder and embeddings; the cache and the pipeline stay."""
-        self.set_blend(BlendPoint(1.0, end.embeds, end.noise, end.config.t_index_list))
+        self.set_blend(BlendPoint(1.0, end.embeds, end.noise, end.config.t_index_list, end.config.guidance))
         self.config, self.prompt = end.config, end.prompt
         self._build_style(end.config)
 
@@ -312,7 +316,8 @@ class Live2DiffStream:
             self.state.set_warmup(s)
             return self._unet(self.sequential.warmup, x[None], self.schedule.timesteps[s : s + 1], depth)[0]
 
-        denoised = self.schedule.sample(latents, lambda s: torch.stack([self.noise(j, s) for j in range(w)]), eps)
+        denoised = self.schedule.sample(latents, lambda s: torch.stack([self.noise(j, s) for j in range(w)]), eps,
+                                        self.config.guidance)
         self.pending = []
         return [(f.frame, d) for f, d in zip(frames, denoised, strict=True)]
 
@@ -322,20 +327,23 @@ class Live2DiffStream:
         if encoded is None or local is None:
             self.rows_x[0].zero_()
             self.rows_depth[0].zero_()
+            self.rows_noise[0].zero_()
             self.rows_frame[0] = None
         else:
-            self.rows_x[0] = self.schedule.add_noise(encoded.latent, self.noise(local, 0), 0)
+            self.rows_noise[0] = self.noise(local, 0)
+            self.rows_x[0] = self.schedule.add_noise(encoded.latent, self.rows_noise[0], 0)
             self.rows_depth[0] = encoded.depth
             self.rows_frame[0] = local
         self.state.set_stream(0, self.rows_frame)
         self.runner_calls += 1
         eps = self._unet(self.runner, self.rows_x[:, None], self.schedule.timesteps, self.rows_depth)[:, 0]  # (n, 4, h, w)
-        denoised = self.schedule.denoise(self.rows_x, eps, slice(0, n))
+        denoised = self.schedule.denoise(self.rows_x, guided(eps, self.rows_noise, self.config.guidance), slice(0, n))
         done = self.rows_frame[-1]
         ready = [] if done is None else [(self.base + done, denoised[-1])]
         if n > 1:  # re-noise rows 0..n-2 to the next step and shift them down one row
             noise = torch.stack([self._row_noise(f, s + 1) for s, f in enumerate(self.rows_frame[:-1])])
             self.rows_x[1:] = self.schedule.add_noise(denoised[:-1], noise, slice(1, n))
+            self.rows_noise[1:] = noise
             self.rows_depth[1:] = self.rows_depth[:-1].clone()
             self.rows_frame = [None, *self.rows_frame[:-1]]
         return ready
@@ -347,7 +355,7 @@ class Live2DiffStream:
             self.state.set_stream(s, [local])
             return self._unet(self.sequential, x[None, None], self.schedule.timesteps[s : s + 1], encoded.depth[None])[0, 0]
 
-        return [(encoded.frame, self.schedule.sample(encoded.latent, lambda s: self.noise(local, s), eps))]
+        return [(encoded.frame, self.schedule.sample(encoded.latent, lambda s: self.noise(local, s), eps, self.config.guidance))]
 
     def _row_noise(self, frame: int | None, step: int) -> torch.Tensor:
         if frame is None:

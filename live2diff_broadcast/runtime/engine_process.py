@@ -65,7 +65,7 @@ from .messages import (
     style_message,
 )
 from .parent_watch import watch_parent
-from .recorder import Recorder
+from .recorder import Recorder, style_commands
 from .transport import ControlChannel, FrameRing, RingFrame
 
 logger = logging.getLogger(__name__)
@@ -135,6 +135,7 @@ class _EngineLoop:
         self._backend: tuple[str, str | None] | None = None  # last reported (active, fallback reason)
         self._loras: dict[str, float] | None = None  # last reported LoRA fader weights
         self.recorder: Recorder | None = None  # run --record
+        self.profile: Profile  # the profile the engine was spawned with (built in run())
         self.loop_at_ns = 0  # now_ns() when the loop last went round (the heartbeat carries it)
         self.orphaned = False  # the loop ended because the parent died
 
@@ -149,7 +150,7 @@ class _EngineLoop:
     def _run(self) -> None:
         parent = multiprocessing.parent_process()
         self._set_state(EngineState.LOADING)
-        profile = Profile(**self.spec.profile)
+        profile = self.profile = Profile(**self.spec.profile)
         translator = build_translator(profile, self.spec.style, self.spec.model)
         initial = style_message(profile, self.spec.style).models
         self.switcher = build_switcher(translator, initial, self.spec.model, self.spec.style_cache)
@@ -202,8 +203,10 @@ class _EngineLoop:
             if report.status == "applied" and not report.outputs and translator.last_emitted < self.pushed - 1:
                 self.live_from = self.pushed  # fewer recent frames than warmup: warming up afresh
                 self._set_state(EngineState.WARMING_UP)
-            if report.status == "applied":
-                self._record(f"style {r.name}")
+            if report.status == "applied" and self.recorder is not None:
+                for command in style_commands(self.profile, r.name, r.prompt, r.config.t_index_list, r.config.seed,
+                                              r.config.guidance):
+                    self._record(command)
             self.channel.send(StyleEvent(r.name, r.request_id, r.at_ns, report.status, report.from_index,
                                          report.prepare_ms, report.rewarm_ms, report.cached, report.message))
             self._emit(report.outputs, int(report.rewarm_ms * 1e6))

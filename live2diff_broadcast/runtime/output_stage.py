@@ -19,6 +19,8 @@ increases from one written frame to the next. In order of precedence:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..media.frames import Frame, now_ns
@@ -43,6 +45,7 @@ class OutputStage:
         stall_after_s: float = 0.5,
         overlay: bool = True,
         stall_after_frames: float = 4.0,
+        tap: Callable[[np.ndarray], None] | None = None,
     ) -> None:
         self.size = size  # (height, width) of the model, and so of every frame written
         self.in_ring, self.out_ring, self.sink, self.telemetry = in_ring, out_ring, sink, telemetry
@@ -51,6 +54,7 @@ class OutputStage:
         self._interval_ns: float | None = None  # the engine's recent output interval (moving average)
         self._arrived_at: int | None = None
         self.overlay = overlay
+        self.tap = tap  # sees every frame written (the dock's preview keeps a reference: control/preview.py)
         self.started_at = now_ns()
         self._pending: RingFrame | None = None
         self._last_pts = -1
@@ -125,6 +129,8 @@ class OutputStage:
         self._last_pts = pts_ns
         if kind != "hold":
             self._last_image = image
+        if self.tap is not None:
+            self.tap(image)
         self.telemetry.frame_out(passthrough=kind != "engine")
         self.telemetry.set(
             state=state,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -35,6 +36,27 @@ def take_dir(root: Path) -> Path:
     while (root / f"take-{n}").exists():
         n += 1
     return root / f"take-{n}"
+
+
+def style_commands(profile: Any, name: str, prompt: str, t_index_list: tuple[int, ...], seed: int,
+                   guidance: float) -> list[str]:
+    """The timeline commands of an applied style: its live edits first (what differs from ``profile``'s
+    style: ``prompt``, ``t_index``, ``seed``, ``guidance``), then ``style NAME``. ``render --replay``
+    applies the edits to that one style switch, as the live show did."""
+    try:
+        style = profile.style(name)
+    except KeyError:  # added by a reload after the engine started: its settings are not in the spawn profile
+        return [f"style {name}"]
+    commands = []
+    if prompt != style.prompt:
+        commands.append(f"prompt {prompt}")
+    if tuple(t_index_list) != tuple(profile.t_index_list(style)):
+        commands.append("t_index " + " ".join(str(i) for i in t_index_list))
+    if seed != style.seed:
+        commands.append(f"seed {seed}")
+    if guidance != style.guidance:
+        commands.append(f"guidance {guidance!r}")
+    return [*commands, f"style {name}"]
 
 
 class Recorder:

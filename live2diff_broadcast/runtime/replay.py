@@ -3,6 +3,8 @@
 Each command goes through the calls the engine process makes for it (``runtime/engine_process.py``):
 a style through a ``StyleSwitcher`` (cut or crossfade as the profile says; other models loaded, and
 waited for, here), a blend through ``translator.blend``, a re-warm through ``translator.rewarm``.
+Live edits (``prompt``, ``t_index``, ``seed``, ``guidance``) are recorded right before the ``style``
+command they were part of and are applied to that one switch (``recorder.style_commands``).
 Same inputs, same calls at the same frame indices: the same output, bit for bit.
 """
 
@@ -15,7 +17,8 @@ import numpy as np
 
 from ..assembly import build_switcher
 from ..config import Profile
-from ..control.actions import BlendStyles, Rewarm, SelectStyle, SetLoraWeight
+from ..config.live_edits import LiveEditError, LiveEdits
+from ..control.actions import BlendStyles, EditStyle, Rewarm, SelectStyle, SetLoraWeight
 from ..control.protocol import parse_command
 from ..control.timeline import Timeline, TimelineError
 from ..engine.translator import Translator
@@ -32,6 +35,7 @@ class Replayer:
         self.profile, self.translator, self.timeline = profile, translator, timeline
         self.switcher = build_switcher(translator, style_message(profile, style).models, "diffusion", 2)
         self.load_timeout_s = load_timeout_s
+        self._edits: list[EditStyle] = []  # live edits recorded for the next style command
 
     def before(self, frame: int) -> Outputs:
         """Apply the commands recorded before input frame ``frame``; returns the frames they completed."""
@@ -39,7 +43,9 @@ class Replayer:
         for command in self.timeline.at(frame):
             action = parse_command(command, origin="replay")
             logger.info("replay: frame %d: %s", frame, command)
-            if isinstance(action, SelectStyle):
+            if isinstance(action, EditStyle):
+                self._edits.append(action)
+            elif isinstance(action, SelectStyle):
                 outputs += self._style(action.name, frame)
             elif isinstance(action, BlendStyles):
                 a, b = style_message(self.profile, action.a), style_message(self.profile, action.b)
@@ -53,10 +59,15 @@ class Replayer:
         return outputs
 
     def _style(self, name: str, frame: int) -> Outputs:
+        pending, self._edits, edits = self._edits, [], LiveEdits()
         try:
-            message = style_message(self.profile, name)
+            for edit in pending:
+                edits.set(self.profile, name, edit.field, edit.value)
+            message = style_message(edits.effective(self.profile), name)
         except KeyError as exc:
             raise TimelineError(f"timeline event at frame {frame}: {exc.args[0]}") from None
+        except LiveEditError as exc:
+            raise TimelineError(f"timeline event at frame {frame}: a live edit of style {name!r}: {exc}") from None
         self.switcher.request(message)
         deadline = time.monotonic() + self.load_timeout_s
         while time.monotonic() < deadline:

@@ -54,12 +54,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..config import Profile, ProfileError
+from ..config.save import Saved, save_edits
 from ..config.watch import ProfileWatcher
 from ..control.actions import ActionResult, ProfileRejected, ReloadProfile, SelectStyle
 from ..control.bus import ControlBus
+from ..control.preview import PreviewFeeds, PreviewTap
 from ..engine.translator import ModelKind
 from ..media.backoff import Backoff
 from ..media.frames import now_ns
@@ -113,6 +116,7 @@ class Supervisor:
         telemetry: Telemetry | None = None,
         controls: ControlBus | None = None,
         watcher: ProfileWatcher | None = None,
+        profile_path: str | Path | None = None,
     ) -> None:
         self.options = options or SupervisorOptions()
         first_style = profile.style(style).name  # KeyError names the styles
@@ -121,6 +125,7 @@ class Supervisor:
         self.prefix = new_run_prefix()
         self.size = (profile.engine.height, profile.engine.width)
         self._watcher = watcher
+        self.profile_path = Path(profile_path) if profile_path is not None else watcher.path if watcher is not None else None
         self._source_factory, self._sink_factory = source_factory, sink_factory
         self._switches = SwitchTracker(self.telemetry, first_style)
         self._ctx = multiprocessing.get_context("spawn")
@@ -131,8 +136,10 @@ class Supervisor:
         self._sink = SinkKeeper(sink_factory, self.telemetry, self._backoff(), self.options.sink_failures_before_reopen)
         self._source: SourceStage | None = None  # created with the rings in _start
         self._output: OutputStage | None = None
+        self.preview = PreviewTap()  # the newest frame written, for the dock's picture
         self._control_stage = ControlStage(profile, first_style, self.controls, self._engine, self.telemetry,
-                                           self._switches, self.stop, self._restart_source)
+                                           self._switches, self.stop, self._restart_source,
+                                           save=None if self.profile_path is None else self._save_edits)
 
     @property
     def profile(self) -> Profile:
@@ -168,7 +175,16 @@ class Supervisor:
         data = self.telemetry.snapshot().as_dict()
         data["styles"] = [s.name for s in self.profile.styles]
         data["engine_pid"] = self.engine_pid
+        data["params"] = self._control_stage.params()
         return data
+
+    def preview_feeds(self) -> PreviewFeeds:
+        """The dock's picture: the newest frame written to the sink and the newest source frame."""
+        return PreviewFeeds({"output": self.preview.latest, "input": self._latest_input})
+
+    def _latest_input(self) -> tuple[int, Any] | None:
+        frame = self._source.latest().frame if self._source is not None else None
+        return None if frame is None else (frame.pts_ns, frame.image)
 
     def reset(self) -> None:
         self._engine.send(Reset())
@@ -204,7 +220,7 @@ class Supervisor:
         # 5. sink at the model's size and the source's rate; the output stage chooses its frames
         self._sink.open(sink, self.size[0], self.size[1], fps)
         self._output = OutputStage(self.size, in_ring, out_ring, self._sink, self.telemetry,
-                                   options.hold_after_s, options.stall_after_s, options.overlay)
+                                   options.hold_after_s, options.stall_after_s, options.overlay, tap=self.preview.offer)
         logger.info(
             "broadcast started: %s -> engine (%s, %dx%d) -> %s at %.2f fps; shm prefix %s",
             type(first_source).__name__, options.model, self.size[1], self.size[0], type(sink).__name__, fps, self.prefix,
@@ -226,6 +242,15 @@ class Supervisor:
             style_cache=self.options.style_cache,
             record_dir=self.options.record_dir,
         )
+
+    def _save_edits(self, edits: dict[str, dict[str, Any]]) -> Saved:
+        """``save``: the live edits into the profile file; the watcher is told first, so it does not report
+        the show's own save back as an edit."""
+        assert self.profile_path is not None
+        watcher = self._watcher
+        registry = watcher.registry if watcher is not None else None
+        return save_edits(self.profile_path, edits, registry, check_plugins=watcher is None or watcher.check_plugins,
+                          around_write=None if watcher is None else watcher.own_write)
 
     def _restart_source(self) -> None:
         if self._source is not None:

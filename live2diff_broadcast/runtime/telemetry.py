@@ -77,6 +77,7 @@ class TelemetrySnapshot:
     loras: dict[str, float] = dataclasses.field(default_factory=dict)  # LoRA faders on air, as the engine holds them
     sink: str = ""  # what the sink is doing (Sink.detail), e.g. "stream h264 (libx264 zerolatency) -> udp://..."
     sink_dropped: int = 0  # frames the sink took but never published (latest-frame-wins sender)
+    blend: dict[str, Any] | None = None  # the fader held between two styles: {"a", "b", "t"} (None: none)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (the control server's ``status``)."""
@@ -96,6 +97,7 @@ class TelemetrySnapshot:
             f"restarts {self.engine_restarts}  reconnects {self.source_reconnects}"
             + (f"  style {self.style}" if self.style else "")
             + (f" -> {self.style_target} ({self.style_state})" if self.style_state else "")
+            + (f"  blend {self.blend['a']}->{self.blend['b']} {self.blend['t']:.2f}" if self.blend else "")
             + (f"  switch {self.last_switch_ms:.0f} ms" if self.last_switch_ms is not None else "")
             + ("  PASSTHROUGH (forced)" if self.forced_passthrough else "")
             + (f"  backend {self.backend}" if self.backend else "")
@@ -106,8 +108,18 @@ class TelemetrySnapshot:
 
 
 class _Rate:
-    def __init__(self, window_ns: int) -> None:
-        self.window_ns = window_ns
+    """Frames per second from the arrival times of the recent frames.
+
+    Over the last ``window`` when at least ``min_frames`` fell in it (a fast stream reacts at once),
+    else over the frames of the last ``horizon``: a 0.5 fps engine has one frame per 2 s window, and
+    a plain count over 2 s read 0.0, 0.5, 0.0 ... while frames flowed (the dock showed LIVE at
+    0.0 fps). The rate is the frames between the first and the last arrival over their time span;
+    once nothing has come for more than twice the usual interval it falls as 1 / (time since the
+    last frame), so a stall shows at once, and reaches 0 when the horizon holds no frame.
+    """
+
+    def __init__(self, window_ns: int, horizon_ns: int = 10_000_000_000, min_frames: int = 4) -> None:
+        self.window_ns, self.horizon_ns, self.min_frames = window_ns, max(horizon_ns, window_ns), min_frames
         self.times: deque[int] = deque()
 
     def tick(self, t: int) -> None:
@@ -116,10 +128,20 @@ class _Rate:
 
     def fps(self, t: int) -> float:
         self._trim(t)
-        return len(self.times) * 1e9 / self.window_ns
+        times = self.times
+        recent = sum(1 for x in times if x >= t - self.window_ns)
+        count = recent if recent >= self.min_frames else len(times)
+        if count < 2:
+            return 0.0
+        first, last = times[len(times) - count], times[-1]
+        interval = (last - first) / (count - 1)
+        if interval <= 0:
+            return count * 1e9 / self.window_ns
+        idle = t - last
+        return 1e9 / max(interval, idle) if idle > 2 * interval else 1e9 / interval
 
     def _trim(self, t: int) -> None:
-        while self.times and self.times[0] < t - self.window_ns:
+        while self.times and self.times[0] < t - self.horizon_ns:
             self.times.popleft()
 
 
@@ -144,6 +166,7 @@ class Telemetry:
         self.loras: dict[str, float] = {}
         self.sink = ""
         self.sink_dropped = 0
+        self.blend: dict[str, Any] | None = None
         self._switch_ms: deque[float] = deque(maxlen=latency_samples)
 
     def style_switched(self, style: str, latency_ms: float) -> None:
@@ -214,6 +237,7 @@ class Telemetry:
                 loras=dict(self.loras),
                 sink=self.sink,
                 sink_dropped=self.sink_dropped,
+                blend=None if self.blend is None else dict(self.blend),
             )
 
 

@@ -1,26 +1,38 @@
 """The dock page in headless Chromium (Debian chromium + chromedriver) against a real control server.
 
 Clicking a style button switches the style (checked on the bus consumer and /status), and the
-telemetry on the page follows the pushed state. Skipped when Chromium is missing, except in CI
+telemetry on the page follows the pushed state. Against a real running show (tiny engine process):
+the preview shows the show's own output frames and they change; state, rates, frame counts, the
+held fader and engine restarts read as /status has them; no key labels for hotkeys that are not
+live; the prompt box edits the style on air, bad values are refused with the reason, Save writes
+the profile with its comments. Skipped when Chromium is missing, except in CI
 (CI=true), where a missing browser is a failure. LIVE2DIFF_SAVE_SCREENSHOTS=1 writes
-docs/img/dock.png (the README's picture).
+docs/img/dock.png (the README's picture) from the running show.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
+from live2diff_broadcast.config import load_profile
 from live2diff_broadcast.control import ControlBus
 from live2diff_broadcast.control.actions import BlendStyles, SetLoraWeight
+from live2diff_broadcast.control.dock import dock_controls
+from live2diff_broadcast.control.protocol import parse_command
 from live2diff_broadcast.control.server import ControlServer
+from tests.runtime.harness import Show
 
 from .consumer import STYLES, Consumer
 
@@ -36,6 +48,7 @@ if not (CHROMIUM and CHROMEDRIVER):
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 
 @pytest.fixture
@@ -111,9 +124,6 @@ def test_dock_switches_styles_and_shows_live_telemetry(show: tuple[ControlServer
     browser.find_element(By.CSS_SELECTOR, '#styles button[data-style="oil painting"]').click()
     wait_until("oil painting on the page", lambda: browser.find_element(By.ID, "style").text == "oil painting")
     assert not consumer.passthrough
-    if os.environ.get("LIVE2DIFF_SAVE_SCREENSHOTS") == "1":
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        assert browser.save_screenshot(str(SCREENSHOT))
 
 
 def _drag(browser: Any, element: Any, value: float) -> None:
@@ -143,3 +153,128 @@ def test_dock_faders_send_blend_and_lora_commands(show: tuple[ControlServer, Con
     _drag(browser, rows[1].find_element(By.TAG_NAME, "input"), 0.6)
     moved = wait_until("the LoRA at 0.6", lambda: [a for a in consumer.seen if isinstance(a, SetLoraWeight) and a.weight == 0.6])
     assert moved[-1].name == "paint 'wash'"  # quoted through the command line and back
+
+
+# --- the dock of a real running show (tiny engine process, control server with the preview) --------------------
+
+LIVE_PROFILE = """\
+# the dock's show
+[engine]
+width = 64
+height = 64
+device = "cpu"
+warmup = 2
+window = 4
+
+[[styles]]
+name = "s0"
+prompt = "anime"   # the dock edits this one
+hotkey = "ctrl+alt+1"
+
+[[styles]]
+name = "s1"
+prompt = "sketch"
+"""
+
+
+@pytest.fixture
+def live_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Show, ControlServer, Path]]:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    path = tmp_path / "show.toml"
+    path.write_text(LIVE_PROFILE)
+    show = Show(load_profile(path, check_plugins=False), stall_after_s=60.0, profile_path=path)
+    sup = show.sup
+    srv = ControlServer(sup.controls, sup.status, port=0, controls=lambda: dock_controls(sup.profile, hotkeys_live=False),
+                        preview=sup.preview_feeds())
+    srv.start()
+    try:
+        show.wait_live()
+        yield show, srv, path
+    finally:
+        srv.stop()
+        show.stop()
+
+
+def _picture(browser: Any) -> tuple[int, np.ndarray] | None:
+    img = browser.find_element(By.ID, "preview-output")
+    src, seq = img.get_attribute("src") or "", img.get_attribute("data-seq")
+    if not src.startswith("data:image/jpeg;base64,") or seq is None:
+        return None
+    data = np.frombuffer(base64.b64decode(src.split(",", 1)[1]), np.uint8)
+    return int(seq), cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def test_a_running_show_s_dock_shows_its_output_and_truthful_fields(live_show: tuple[Show, ControlServer, Path],
+                                                                   browser: Any) -> None:
+    show, srv, _ = live_show
+    browser.get(srv.url)
+    wait_until("the connection", lambda: "up" in (browser.find_element(By.ID, "conn").get_attribute("class") or ""), 30)
+    # the picture: a real output frame, and it changes
+    first = wait_until("a preview picture", lambda: _picture(browser), 60)
+    seq, image = first
+    assert image.shape == (64, 64, 3)
+    written = [f.image for f in show.sink.frames[-200:]]
+    assert min(float(np.abs(image.astype(float) - w.astype(float)).mean()) for w in written) < 4.0  # JPEG of one of them
+    later = wait_until("a newer picture", lambda: (p := _picture(browser)) is not None and p[0] > seq and p, 60)
+    assert not np.array_equal(later[1], image)
+    # truthful fields: state and rates as /status has them, no key labels for hotkeys that are not live
+    assert [k.text for k in browser.find_elements(By.CSS_SELECTOR, "#styles kbd")] == ["", ""]
+    assert browser.find_element(By.ID, "hk-next_style").text == ""
+    status = show.sup.status()
+    wait_until("the state", lambda: browser.find_element(By.ID, "state").text.lower() == status["state"].replace("_", " "))
+    for _ in range(4):  # frames flow: the rate never reads 0.0 between two of them
+        assert float(browser.find_element(By.ID, "engine-fps").text) > 0
+        time.sleep(0.6)
+    wait_until("the dock's engine fps = /status's", lambda: browser.find_element(By.ID, "engine-fps").text
+               == f"{show.sup.status()['engine_fps']:.1f}")
+    assert int(browser.find_element(By.ID, "frames-live").text) > 0
+    # the blend position, pushed after a control from elsewhere
+    assert show.sup.controls.post(parse_command("blend s0 s1 0.3")).result(timeout=30).ok  # type: ignore[arg-type]
+    wait_until("the held fader", lambda: browser.find_element(By.ID, "blend-held").text == "held: s0 → s1 at 0.30")
+    assert browser.find_element(By.ID, "blend-t").get_attribute("value") == "0.3"
+    assert browser.find_element(By.ID, "blend-t-out").text == "0.30"
+    if os.environ.get("LIVE2DIFF_SAVE_SCREENSHOTS") == "1":  # the README's picture: a running show's dock
+        browser.set_window_size(380, 1060)
+        time.sleep(1.0)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(SCREENSHOT))
+    # restarts and hangs as the status line counts them: the engine process killed
+    os.kill(show.sup.engine_pid, signal.SIGKILL)  # type: ignore[arg-type]
+    wait_until("a restart on the dock", lambda: browser.find_element(By.ID, "restarts").text == "1", 120)
+    assert show.sup.status()["engine_restarts"] == 1 and browser.find_element(By.ID, "hangs").text == "0"
+    wait_until("no fader after the restart", lambda: browser.find_element(By.ID, "blend-held").text == "no fader held")
+
+
+def type_into(element: Any, keys: str) -> None:
+    """What a user does: click into the field, select all of it, type over it."""
+    element.click()
+    element.send_keys(Keys.CONTROL, "a")
+    element.send_keys(keys)
+
+
+def test_the_prompt_box_edits_the_style_on_air_and_saves_it(live_show: tuple[Show, ControlServer, Path],
+                                                           browser: Any) -> None:
+    show, srv, path = live_show
+    browser.get(srv.url)
+    prompt = wait_until("the prompt box", lambda: (e := browser.find_element(By.ID, "prompt")).get_attribute("value")
+                        == "anime" and e)
+    assert browser.find_element(By.ID, "live-save").get_attribute("disabled") is not None  # nothing to save yet
+    type_into(prompt, "a red fox in snow" + Keys.ENTER)
+    wait_until("the prompt on air", lambda: show.sup.status()["params"]["prompt"] == "a red fox in snow", 30)
+    wait_until("the edit marked", lambda: browser.find_element(By.ID, "live-edited").text == "edited: prompt (not saved)")
+    # bad values: refused with the reason, nothing changes
+    type_into(prompt, Keys.DELETE + Keys.ENTER)
+    wait_until("the refusal", lambda: "prompt must be some text" in browser.find_element(By.ID, "msg").text)
+    type_into(browser.find_element(By.ID, "seed"), "4.5" + Keys.ENTER)
+    wait_until("the seed refusal", lambda: "seed must be a whole number" in browser.find_element(By.ID, "msg").text)
+    assert show.sup.status()["params"]["prompt"] == "a red fox in snow" and show.sup.status()["params"]["seed"] == 42
+    _drag(browser, browser.find_element(By.ID, "guidance"), 1.5)
+    wait_until("guidance on air", lambda: show.sup.status()["params"]["guidance"] == 1.5, 30)
+    # save: into the file, comments kept
+    wait_until("save enabled", lambda: browser.find_element(By.ID, "live-save").get_attribute("disabled") is None)
+    browser.find_element(By.ID, "live-save").click()
+    wait_until("saved", lambda: "saved to" in browser.find_element(By.ID, "msg").text, 30)
+    text = path.read_text()
+    assert 'prompt = "a red fox in snow"   # the dock edits this one' in text and "guidance = 1.5" in text
+    assert "# the dock's show" in text
+    wait_until("no edits left", lambda: browser.find_element(By.ID, "live-edited").text == "")

@@ -254,7 +254,7 @@ def test_client_says_when_nothing_listens(caplog: pytest.LogCaptureFixture) -> N
         s.bind(("127.0.0.1", 0))
         free = s.getsockname()[1]
     assert main(["control", "--port", str(free), "--token", "t", "next"]) == 2
-    assert "is `live2diff-broadcast run` running" in caplog.text
+    assert f"no show running on port {free}" in caplog.text
 
 
 def test_no_answer_in_time_is_an_error_not_a_hang() -> None:

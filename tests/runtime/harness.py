@@ -86,6 +86,7 @@ class Show:
         plan: dict[str, int] | None = None,
         watcher: ProfileWatcher | None = None,
         duration: float = 600,
+        profile_path: Any = None,
         **options: Any,
     ) -> None:
         FakeSource.plan = dict(plan or {})
@@ -93,7 +94,7 @@ class Show:
         self.sink = RecordingSink(PluginSettings())
         opts = SupervisorOptions(model=model, **options)  # type: ignore[arg-type]
         self.sup = Supervisor(self.profile, lambda: FakeSource(PluginSettings()), lambda: self.sink, options=opts,
-                              watcher=watcher)
+                              watcher=watcher, profile_path=profile_path)
         self.events: list[Any] = []
         self.sup.controls.subscribe(self.events.append)
         self.error: BaseException | None = None

@@ -1,6 +1,47 @@
-"""The words a viewer reads on passthrough and no-signal frames, per stream state."""
+"""Telemetry: rates tell the truth at any speed (a slow engine reads its rate, not 0.0 / 0.5 by turns), and the
+words a viewer reads on passthrough and no-signal frames, per stream state."""
 
-from live2diff_broadcast.runtime.telemetry import StreamState
+from __future__ import annotations
+
+import pytest
+
+from live2diff_broadcast.runtime.telemetry import StreamState, Telemetry, _Rate
+
+S = 1_000_000_000  # ns
+
+
+def rates(period_s: float, count: int, probes_per_frame: int = 7) -> list[float]:
+    """Feed ``count`` frames ``period_s`` apart; read the rate at several moments between frames."""
+    rate, seen = _Rate(2 * S), []
+    for i in range(count):
+        t = int(i * period_s * S) + 1
+        rate.tick(t)
+        if i >= 6:  # past the start
+            seen += [rate.fps(t + int(k * period_s * S / probes_per_frame)) for k in range(probes_per_frame)]
+    return seen
+
+
+@pytest.mark.parametrize("fps", [0.5, 1.5, 30.0])
+def test_a_steady_stream_reads_its_rate_between_frames(fps: float) -> None:
+    seen = rates(1 / fps, 40 if fps < 10 else 300)
+    assert min(seen) == pytest.approx(fps, rel=0.05) and max(seen) == pytest.approx(fps, rel=0.05)
+
+
+def test_a_stall_shows_at_once_and_reaches_zero() -> None:
+    rate = _Rate(2 * S)
+    for i in range(300):
+        rate.tick(i * S // 30 + 1)
+    last = 299 * S // 30 + 1
+    assert rate.fps(last) == pytest.approx(30, rel=0.02)
+    assert rate.fps(last + S // 2) == pytest.approx(2.0)  # half a second of nothing: 2 fps and falling
+    assert rate.fps(last + 11 * S) == 0.0
+
+
+def test_the_snapshot_reports_the_engine_rate() -> None:
+    telemetry = Telemetry()
+    assert telemetry.snapshot().engine_fps == 0.0
+    telemetry.engine_frame(1)
+    assert telemetry.snapshot().engine_fps == 0.0  # one frame: no rate yet
 
 
 def test_each_passthrough_state_says_why_the_ai_is_off():

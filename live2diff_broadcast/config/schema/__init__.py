@@ -9,7 +9,7 @@ sink (see ``profiles/example_show.toml`` for every field with comments). Layout:
     [hotkeys]     next_style, previous_style, passthrough (toggle), rewarm  (ACTIONS)
     [control]     host, port of the local control port (dock page, commands)
     [[styles]]    name, prompt, negative_prompt, prompt_template, base / style_checkpoint / loras
-                  (override [models] for this style), strength OR t_index_list, clip_skip, seed,
+                  (override [models] for this style), strength OR t_index_list, clip_skip, seed, guidance,
                   noise_mode, hotkey
     [source] / [sink]   plugin + settings (checked against the plugin's declared Settings at load)
     [obs]         OBS scene -> style over obs-websocket (config/obs.py)

@@ -54,7 +54,7 @@ def parse_profile(
             raise ProfileError(report(path, problems))
     for i, style in enumerate(profile.styles):
         if style.negative_prompt:
-            logger.debug("%s: styles[%d].negative_prompt is kept for guidance > 1; the LCM engine (guidance 1) "
+            logger.debug("%s: styles[%d].negative_prompt is kept for other tools; the LCM engine (no unconditional branch) "
                          "ignores it", path, i)
     return profile
 

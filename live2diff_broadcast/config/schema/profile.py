@@ -163,6 +163,7 @@ class Profile(BaseSettings):
             noise_mode=style.noise_mode,
             clip_skip=self.clip_skip(style),
             prompt_template=style.prompt_template,
+            guidance=style.guidance,
             depth_resize=e.depth_resize,
             depth_normalise=e.depth_normalise,
         )

@@ -9,7 +9,7 @@ from pydantic import AfterValidator
 from ...engine.config import DEFAULT_NUM_SCHEDULE_STEPS
 
 
-def _check_t_index_list(value: list[int]) -> list[int]:
+def check_t_index_list(value: list[int]) -> list[int]:
     if not value:
         raise ValueError("must name at least one denoising step, e.g. [30, 40]")
     if value != sorted(set(value)):
@@ -19,7 +19,7 @@ def _check_t_index_list(value: list[int]) -> list[int]:
     return value
 
 
-TIndexList = Annotated[list[int], AfterValidator(_check_t_index_list)]
+TIndexList = Annotated[list[int], AfterValidator(check_t_index_list)]
 
 
 def strength_to_t_index_list(strength: float, steps: int) -> list[int]:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ...engine.config import MAX_GUIDANCE
 from ..hotkeys import Hotkey
 from .base import Section
 from .models import LoraSection, unique_fader_names
@@ -15,7 +16,7 @@ from .steps import TIndexList
 class StyleSection(Section):
     name: str = Field(min_length=1)
     prompt: str
-    # Kept for classifier-free guidance; the LCM engine runs at guidance 1, which IGNORES it.
+    # Kept for profiles shared with CFG tools; the LCM engine has no unconditional branch and IGNORES it.
     negative_prompt: str = ""
     prompt_template: str = "{}"  # "{}" is replaced by the prompt, e.g. "cartoon style, {}" (trigger words)
     # Models for this style; unset = [models]' own. style_checkpoint "" or "none": no checkpoint;
@@ -29,6 +30,9 @@ class StyleSection(Section):
     t_index_list: TIndexList | None = None
     clip_skip: int | None = Field(default=None, ge=1)  # CLIP layer from the end for this style; unset = engine's
     seed: int = 42
+    # Residual self-guidance (engine/guidance.py): 1 = none (the plain LCM engine), > 1 stronger style,
+    # < 1 closer to the input (0: about the input itself). No extra UNet pass.
+    guidance: float = Field(default=1.0, ge=0, le=MAX_GUIDANCE)
     noise_mode: Literal["per_frame", "fixed"] = "per_frame"
     hotkey: Hotkey | None = None  # selects this style
     # Switching TO this style: 0 = hold-then-cut; N > 0 = crossfade over N input frames when the style on air
