@@ -95,6 +95,11 @@ class _Plugin(ABC):  # noqa: B024 - the shared base of Source and Sink; they dec
 class Source(_Plugin):
     """Pulls frames from a camera, a network stream, a file or a generator."""
 
+    # When ``open`` fails at the start of a show: True, keep retrying with backoff (NO SIGNAL meanwhile: a
+    # camera being plugged in, an NDI sender starting later); False, stop the start with the error (a file
+    # that is missing or unreadable will not fix itself). The profile's [source] on_open_failure overrides it.
+    retry_open: ClassVar[bool] = True
+
     @abstractmethod
     def open(self) -> None:
         """Connect to the device; raise PluginError with a clear message if it is not there."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import cv2
@@ -25,9 +26,13 @@ class FileSourceSettings(PluginSettings):
 
 
 class FileSource(Source):
-    """Plays a video file in real time; at its end, loops or raises EndOfStream."""
+    """Plays a video file in real time; at its end, loops or raises EndOfStream.
+
+    ``open`` decodes the first frame, so a missing, empty, unreadable or corrupt file is an error at the
+    start of the show (``retry_open`` False: it would not fix itself), naming the file and why."""
 
     name = "file"
+    retry_open = False
     description = "video file via OpenCV, paced at its own fps (settings: path, loop, fps)"
     Settings = FileSourceSettings
     settings: FileSourceSettings
@@ -39,17 +44,23 @@ class FileSource(Source):
 
     def open(self) -> None:
         path = self.settings.path
-        if not path.is_file():
-            raise PluginError(f"source 'file': setting 'path': {str(path)!r} is not a file")
+        problem = file_problem(path)
+        if problem is not None:
+            raise PluginError(f"source 'file': setting 'path': {str(path)!r} {problem}")
         quiet_opencv()  # a file OpenCV cannot read is our PluginError below, not its WARN lines
         self._capture = cv2.VideoCapture(str(path))
         if not self._capture.isOpened():
-            raise PluginError(f"source 'file': setting 'path': OpenCV cannot decode {str(path)!r} as a video")
+            raise PluginError(f"source 'file': setting 'path': {str(path)!r}: OpenCV cannot open it as a video "
+                              "(not a video file, or a container it cannot read)")
+        ok, first = self._capture.read()
+        if not ok:
+            raise PluginError(f"source 'file': setting 'path': {str(path)!r} holds no frame OpenCV can decode "
+                              "(truncated, corrupt, or no video stream)")
         file_fps = self._capture.get(cv2.CAP_PROP_FPS)
         self._fps = self.settings.fps or (file_fps if 0 < file_fps <= 1000 else 30.0)
         self._pacer = Pacer(self._fps)
         self._seq = 0
-        self._pending: np.ndarray | None = None
+        self._pending: np.ndarray | None = first  # decoded already: the first frame read() gives
         logger.info("file source %s opened at %.3f fps (loop=%s)", path, self._fps, self.settings.loop)
 
     @property
@@ -83,3 +94,16 @@ class FileSource(Source):
         if self._capture is not None:
             self._capture.release()
             self._capture = None
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file (missing, a folder, empty, unreadable), or None."""
+    if not path.exists():
+        return "does not exist"
+    if not path.is_file():
+        return "is not a file (a folder?)"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    if path.stat().st_size == 0:
+        return "is empty (0 bytes)"
+    return None

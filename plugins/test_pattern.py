@@ -16,7 +16,7 @@ from ._pacing import Pacer
 
 class TestPatternSettings(PluginSettings):
     width: int = Field(default=640, ge=16, le=7680, description="frame width in pixels")
-    height: int = Field(default=480, ge=16, le=4320, description="frame height in pixels")
+    height: int = Field(default=360, ge=16, le=4320, description="frame height in pixels (default 16:9, like webcams)")
     fps: float = Field(default=30.0, gt=0, le=240, description="frames per second")
     pattern: Literal["bars", "quadrants"] = Field(
         default="bars", description="bars: scrolling hues and a bouncing square; quadrants: still red / green / "

@@ -156,7 +156,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="l2d-switch-") as tmp:
         profile = profile_for(write_zoo(Path(tmp)), args.size)
         sup = Supervisor(profile, lambda: SyntheticSource(PluginSettings()), lambda: NullSink(PluginSettings()),
-                         options=SupervisorOptions(stall_after_s=600.0, log_level=logging.WARNING))
+                         options=SupervisorOptions(log_level=logging.WARNING))
         applied: list[StyleApplied] = []
         got = threading.Event()
 

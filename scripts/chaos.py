@@ -1,20 +1,29 @@
 """Chaos suite: the faults a streamer meets, injected into real ``live2diff-broadcast run`` processes.
 
-    python scripts/chaos.py [--duration 20] [--cases engine_kill,engine_hang,...] [--markdown]
+    python scripts/chaos.py [--duration 20] [--cases engine_kill,engine_hang,...] [--passthrough-model] [--markdown]
     python scripts/chaos.py --soak MINUTES [--soak-bound-mb 64]
 
-Each case starts its own show (test pattern 30 fps, or a file, -> tiny random models 64x64 ->
-fragmented MP4), injects its fault from outside (signals, files, sockets, a full filesystem) and
-measures, from the recording and the control port:
+Each case starts its own show (test pattern 30 fps, or a file, -> tiny random models 64x64, or the
+identity engine with --passthrough-model, -> fragmented MP4), injects its fault from outside
+(signals, files, sockets, a full filesystem) and measures, from the recording and the control port:
 
-- frames: frames a player decodes from the recording vs duration x fps;
-- missing: slots of the 1/fps grid between the first and last frame that hold no frame (the file
-  sink puts each frame on the slot of its capture time, so a frame the show failed to write shows
-  up here). 0 means passthrough / hold filled every gap;
+- frames: frames a player decodes from the recording vs the sink's open time x fps;
+- missing: slots of the 1/fps grid between the first and last frame that hold no frame (every
+  written frame sits on its own slot of the output grid, so a slot the show failed to fill shows
+  up here); longest gap: the longest step between two frames in the file (1/30 s when none is
+  missing). A case whose recording is split over several files (a full disk: nothing can be
+  written during the outage) counts the slots missing inside each file;
+- live / held / passthrough: frames by kind, and the longest hold (the last engine frame repeated
+  while the engine re-warms or is slower than the output), from the control port's status;
 - pts: strictly increasing in the file, and no "does not increase" error in the log;
 - recovery: seconds from the fault (or its end) to the show being back (engine live again, sink
   reopened, source reconnected...), measured on the control port's status;
 - RSS of the main process before and after (MB).
+
+The verdict: PASS when the show exits cleanly, pts increase, no slot is missing and the longest
+gap is at most ``--max-gap`` (default one slot), plus the case's own check (the stopped engine
+was killed, ...). ``--markdown`` prints only the record for docs/reliability.md (machine, load,
+command, date and the table; progress goes to stderr).
 
 ``--soak`` switches style every 5 s for MINUTES and samples every process's RSS every 5 s; it
 fails when any process grows by more than ``--soak-bound-mb`` between the first sample after one
@@ -43,6 +52,7 @@ from chaos_show import ShowProcess, alive, decode, write_profile  # noqa: E402
 
 FPS = 30.0
 PASSTHROUGH_MODEL = False  # --passthrough-model: identity engine (same processes, no diffusion)
+MAX_GAP_S = 1.5 / FPS  # --max-gap: the longest step between two recorded frames a PASS allows
 
 
 @dataclass
@@ -56,18 +66,25 @@ class Result:
     recovery_s: list[float] = field(default_factory=list)
     rss_before: float = 0.0
     rss_after: float = 0.0
+    kinds: str = "-"  # live / held / passthrough (+ no-signal) frames, from the status
+    longest_hold_s: float = 0.0
     ok: bool = True
     note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """The verdict: the case's own checks, no missing slot, no gap longer than MAX_GAP_S."""
+        return self.ok and self.missing == 0 and self.max_gap_s <= MAX_GAP_S + 1e-9
 
     def row(self) -> str:
         rec = ", ".join(f"{r:.1f}" for r in self.recovery_s) or "-"
         return (f"| {self.case} | {self.frames} / {self.expected} | {self.missing} | {self.max_gap_s:.2f} | "
-                f"{'yes' if self.increasing else 'NO'} | {rec} | {self.rss_before:.0f} -> {self.rss_after:.0f} | "
-                f"{'PASS' if self.ok else 'FAIL'} | {self.note} |")
+                f"{self.kinds} | {self.longest_hold_s:.2f} | {'yes' if self.increasing else 'NO'} | {rec} | "
+                f"{self.rss_before:.0f} -> {self.rss_after:.0f} | {'PASS' if self.passed else 'FAIL'} | {self.note} |")
 
 
-HEADER = ("| case | frames / duration x fps | missing | longest gap (s) | pts increasing | recovery (s) | main RSS MB "
-          "| result | note |\n|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| case | frames / duration x fps | missing | longest gap (s) | live / held / passthrough | longest hold (s) "
+          "| pts increasing | recovery (s) | main RSS MB | result | note |\n|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 class Case:
@@ -92,6 +109,15 @@ class Case:
         self.result.rss_before = self.show.rss().get("main", 0.0)
         return self.show
 
+    def count_kinds(self, status: dict[str, object]) -> None:
+        """Frames by kind and the longest hold, as the show counted them."""
+        r = self.result
+        kinds = [int(status.get(k, 0)) for k in ("live_frames", "held_frames", "passthrough_frames", "no_signal_frames")]  # type: ignore[call-overload]
+        r.kinds = " / ".join(map(str, kinds[:3])) + (f" (+{kinds[3]} no signal)" if kinds[3] else "")
+        r.longest_hold_s = float(status.get("longest_hold_ms", 0.0)) / 1000  # type: ignore[arg-type]
+        if status.get("slots_skipped"):
+            r.note += f" {status['slots_skipped']} slots skipped (sink loop frozen)"
+
     def recover(self, what: str, condition: Callable[[dict[str, object]], bool], since: float, timeout: float = 120) -> None:
         self.show.wait_status(what, condition, timeout)
         self.result.recovery_s.append(time.monotonic() - since)
@@ -101,6 +127,7 @@ class Case:
         if not ended_by_itself:
             time.sleep(max(0.0, self.started + self.duration - time.monotonic()))
             r.rss_after = self.show.rss().get("main", 0.0)
+            self.count_kinds(self.show.status())
             code = self.show.stop(120)
         else:
             code = self.show.wait(self.duration)
@@ -231,6 +258,9 @@ def case_sink_disk_full(work: Path, duration: float) -> Result:
         parts = sorted(p.name for p in mount.glob("out*.mp4"))
         played = [decode(mount / p) for p in parts]
         r.frames = sum(d.frames for d in played)
+        r.missing = sum(d.missing_slots for d in played)  # inside each file; the outage itself cannot be written
+        r.max_gap_s = max((d.max_gap for d in played), default=0) / FPS
+        r.increasing = all(d.increasing for d in played)
         r.note = f"files {parts} (frames during the outage are lost: nowhere to write)"
         return r
     finally:
@@ -325,6 +355,7 @@ def soak(work: Path, minutes: float, bound_mb: float) -> bool:
 
 
 def main() -> int:
+    global PASSTHROUGH_MODEL, MAX_GAP_S
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds each show runs")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
@@ -332,14 +363,20 @@ def main() -> int:
     parser.add_argument("--soak-bound-mb", type=float, default=64.0)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, recordings)")
     parser.add_argument("--passthrough-model", action="store_true",
-                        help="identity engine instead of the tiny diffusion models (same processes; for slow CPUs)")
+                        help="identity engine instead of the tiny diffusion models (same processes)")
+    parser.add_argument("--max-gap", type=float, default=MAX_GAP_S,
+                        help=f"longest step between recorded frames a PASS allows, s (default {MAX_GAP_S:.3f}: one slot)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print only the record for docs/reliability.md (machine, load, command, date, table)")
     args = parser.parse_args()
-    global PASSTHROUGH_MODEL
-    PASSTHROUGH_MODEL = args.passthrough_model
+    PASSTHROUGH_MODEL, MAX_GAP_S = args.passthrough_model, args.max_gap
     work = Path(tempfile.mkdtemp(prefix="l2d-chaos-"))
-    print(f"chaos on {platform.node()} ({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}), "
-          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-          f"engine {'passthrough' if PASSTHROUGH_MODEL else 'tiny diffusion'}; work folder {work}")
+    load = os.getloadavg()[0]
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    progress = sys.stderr if args.markdown else sys.stdout
+    print(f"chaos on {platform.node()} ({os.cpu_count()} cores, load {load:.1f}), Python {platform.python_version()}, "
+          f"{started}, engine {'passthrough' if PASSTHROUGH_MODEL else 'tiny diffusion'}; work folder {work}",
+          file=progress)
     try:
         if args.soak is not None:
             return 0 if soak(work, args.soak, args.soak_bound_mb) else 1
@@ -349,11 +386,16 @@ def main() -> int:
                 results.append(CASES[name](work, args.duration))
             except Exception as exc:  # noqa: BLE001 - one failing case is a FAIL row, not the end of the suite
                 results.append(Result(name, ok=False, note=f"{type(exc).__name__}: {str(exc)[:200]}"))
-            print(results[-1].row(), flush=True)
+            print(results[-1].row(), file=progress, flush=True)
+        if args.markdown:
+            engine = "identity engine (--passthrough-model)" if PASSTHROUGH_MODEL else "tiny diffusion engine, 64x64"
+            print(f"Machine: {platform.node()}, {os.cpu_count()} cores, {platform.machine()}; load average {load:.1f} "
+                  f"at the start, {os.getloadavg()[0]:.1f} at the end; Python {platform.python_version()}; {started}; "
+                  f"{engine}.\nCommand: `python scripts/chaos.py {' '.join(sys.argv[1:])}`\n")
         print(HEADER)
         for r in results:
             print(r.row())
-        return 0 if all(r.ok for r in results) else 1
+        return 0 if all(r.passed for r in results) else 1
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

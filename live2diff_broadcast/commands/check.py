@@ -1,13 +1,18 @@
 """``check PROFILE``: is the show profile valid, and is every model it names here?
 
 Validates the profile (schema, hotkeys, plugin settings), shows what each style runs (steps,
-CLIP text layer, depth preprocessing: ``style_summary.py``), then, per style and component, says
-which referenced models are present (a local file / folder, or in the Hugging Face cache) and how
-to fetch the missing ones. Presence comes from the weights store (``ModelStore.locate``), the
-same lookup the engine uses when it loads, so "present" here means the engine will find it.
+CLIP text layer, depth preprocessing: ``style_summary.py``), opens the source when it is one that
+must open at the start of a show (a file: ``run`` would stop with the same error), then, per style
+and component, says which referenced models are present (a local file / folder, or in the Hugging
+Face cache) and how to fetch the missing ones. Presence comes from the weights store
+(``ModelStore.locate``), the same lookup the engine uses when it loads, so "present" here means
+the engine will find it.
 
-Exit codes: 0 valid and every model present; 1 valid but models missing; 2 invalid profile (also a
-``clip_skip`` beyond the layers of the text encoder on disk).
+Exit codes: 0 valid and every model present; 1 valid but models missing (``run`` downloads the
+Hub ones when ``models.auto_download`` is on, and refuses to start, exit 2, on the others: local
+files, or Hub files with downloads off; the listing says which); 2 invalid profile (also a
+``clip_skip`` beyond the layers of the text encoder on disk) or a source that must open and cannot
+(``run`` stops with the same error).
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ import argparse
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Profile, ProfileError, StyleSection, load_profile
 from ..weights.manifest import profile_requirements
 from ..weights.requirements import Requirement
 from ..weights.store import Located, Missing, ModelStore
 from .style_summary import style_run
+
+if TYPE_CHECKING:
+    from ..plugin_api import PluginRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     store = None if profile.models.preset == "tiny" else ModelStore()
     if not _print_summary(args.profile, profile, store):
         return EXIT_INVALID
+    problem = source_problem(profile)
+    if problem is not None:
+        print(f"source: {problem}")
+        return EXIT_INVALID
     if store is None:
         print("models: preset 'tiny' (random weights, built in memory): no model files needed")
         return EXIT_OK
@@ -91,7 +104,54 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(missing)} of {total} model components missing")
     if any(s.requirement.source.repo_id and s.field.startswith("models.") for s in missing.values()):
         print(f"fetch the [models] ones with: live2diff-broadcast models --download --profile {args.profile}")
+    fatal = [s for s in missing.values() if not downloadable(profile, s)]
+    if fatal:
+        print(f"{len(fatal)} of them will not be downloaded (a local path, or models.auto_download = false): "
+              "`run` refuses to start until they are there")
     return EXIT_MISSING
+
+
+def downloadable(profile: Profile, status: ComponentStatus) -> bool:
+    """A missing component the engine would fetch when it loads (a Hub file, with auto_download on)."""
+    return status.requirement.source.repo_id is not None and profile.models.auto_download
+
+
+def model_problems(profile: Profile, store: ModelStore | None = None) -> list[str]:
+    """The models a show would fail to load, one line each naming the profile field and the file: local
+    files that are not there, and Hub files that are missing while auto_download is off (``run`` refuses to
+    start on these; missing Hub files with auto_download on are downloaded by the engine)."""
+    if profile.models.preset == "tiny":
+        return []
+    store = store or ModelStore()
+    problems: dict[tuple[str, str], str] = {}
+    for style in profile.styles:
+        for status in style_components(profile, style, store):
+            if isinstance(status.result, Missing) and not downloadable(profile, status):
+                why = "not found" if status.requirement.source.repo_id is None else "not in the cache (auto_download = false)"
+                problems[_key(status)] = f"{status.field}: {', '.join(status.result.files)}: {why}"
+    return list(problems.values())
+
+
+def source_problem(profile: Profile, registry: PluginRegistry | None = None) -> str | None:
+    """Why the profile's source cannot be opened, when it is one that must open at the start of a show
+    ([source] on_open_failure, else the plugin's retry_open: a file); None when it opens, or may retry."""
+    from ..plugin_api import (
+        discover_plugins,  # imports the plugins (OpenCV, PyAV): only when checking a source
+    )
+
+    section = profile.source
+    cls = (registry or discover_plugins()).source(section.plugin)
+    retry = cls.retry_open if section.on_open_failure == "auto" else section.on_open_failure == "retry"
+    if retry:
+        return None
+    source = cls.create(section.settings)
+    try:
+        source.open()
+    except Exception as exc:
+        return f"the source cannot be opened: {exc}"
+    finally:
+        source.close("checked")
+    return None
 
 
 def style_components(profile: Profile, style: StyleSection, store: ModelStore) -> list[ComponentStatus]:

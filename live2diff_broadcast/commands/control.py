@@ -12,7 +12,10 @@ the token situation.
 
 Talks HTTP to the control port: ``status`` and ``help`` are GETs, every other command a POST to
 ``/command`` with the run's token, read from the token file ``run`` wrote for that port
-(``control/token.py``), or from $LIVE2DIFF_CONTROL_TOKEN / --token.
+(``control/token.py``), or from $LIVE2DIFF_CONTROL_TOKEN (a show in remote mode on another
+machine). The token is sent with the GETs too when known (remote mode needs it on every request).
+``--token`` exists for scripts, but a command line is visible to every user in ``ps``: prefer the
+file or the environment.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default=DEFAULT_HOST, help=f"control server address (default {DEFAULT_HOST})")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"control server port (default {DEFAULT_PORT})")
     p.add_argument("--token", default=None, help=f"the run's control token (default: ${TOKEN_ENV}, else the token file "
-                   "`run` wrote for this port)")
+                   "`run` wrote for this port); NOTE: other users see command lines in `ps`, prefer those two")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer")
     p.add_argument("words", nargs="+", metavar="COMMAND", help="e.g. 'style anime', 'next', 'status'")
     p.set_defaults(func=run)
@@ -79,10 +82,11 @@ def send_command(line: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, 
     base = f"http://{address}:{port}"
     command = parse_command(line)
     _check_listening(host, port, timeout)
+    token = token or read_token(port)
     if isinstance(command, Query):
-        request = urllib.request.Request(f"{base}/{command.what}", method="GET")
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        request = urllib.request.Request(f"{base}/{command.what}", method="GET", headers=headers)
     else:
-        token = token or read_token(port)
         if token is None:
             raise TokenMissing(f"no control token for port {port}: {token_path(port)} does not exist "
                                f"(set ${TOKEN_ENV} or --token when `run` runs as another user or machine)")

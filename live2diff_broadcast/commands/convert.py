@@ -13,17 +13,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..weights.denoiser import expected_unet_shapes
 from ..weights.errors import WeightsError
-from ..weights.files import read_state_dict, write_safetensors
-from ..weights.live2diff_ckpt import (
-    expected_motion_shapes,
-    load_live2diff_weights,
-    motion_adapter_config,
-    save_converted,
-)
-from ..weights.loader import read_json
-from ..weights.midas import dpt_from_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +40,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # heavy imports (torch) when the command runs: the CLI itself stays instant (tests/test_cli.py)
+    from ..weights.denoiser import expected_unet_shapes
+    from ..weights.files import read_state_dict, write_safetensors
+    from ..weights.live2diff_ckpt import (
+        expected_motion_shapes,
+        load_live2diff_weights,
+        motion_adapter_config,
+        save_converted,
+    )
+    from ..weights.loader import read_json
+    from ..weights.midas import dpt_from_state_dict
+
     try:
         if args.kind == "live2diff":
             config = read_json(args.unet_config) if args.unet_config else SD15_UNET_CONFIG

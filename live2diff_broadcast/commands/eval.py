@@ -6,25 +6,15 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..assembly import build_components, resolve_device
 from ..config import ProfileError, load_profile
-from ..evaluation.clips import EvaluationInputError, discover_clips, read_captions
-from ..evaluation.flow import default_flow
-from ..evaluation.harness import evaluate
-from ..evaluation.modes import MODES, parse_modes
-from ..evaluation.report import write_report
-from ..evaluation.scores import MetricSuite
-from ..evaluation.structure import DepthStructureMetric
-from ..evaluation.temporal_clip import (
-    DEFAULT_CLIP_MODEL,
-    ClipTemporalMetric,
-    load_clip_vision,
-    tiny_clip_vision,
-)
-from ..evaluation.warp_error import WarpErrorMetric
 from ..weights.errors import WeightsError
 
 logger = logging.getLogger(__name__)
+
+# For --help without importing torch; tests/test_cli.py holds them to evaluation.modes.MODES and
+# evaluation.temporal_clip.DEFAULT_CLIP_MODEL.
+MODE_NAMES = ("live2diff", "no_warmup_inference", "no_depth", "frame_by_frame")
+DEFAULT_CLIP_MODEL = "openai/clip-vit-large-patch14"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--captions", type=Path, default=None, help="JSON {clip: caption} or 'clip<TAB>caption' lines")
     p.add_argument("--profile", type=Path, default=None, help="show profile TOML (default: built-in tiny preset)")
     p.add_argument("--style", default=None, help="style from the profile (its prompt/trigger words prefix captions)")
-    p.add_argument("--modes", default="live2diff", help=f"comma-separated: {', '.join(MODES)}, or 'all'")
+    p.add_argument("--modes", default="live2diff", help=f"comma-separated: {', '.join(MODE_NAMES)}, or 'all'")
     p.add_argument("--max-frames", type=int, default=None, help="use at most this many frames per clip")
     p.add_argument("--size", default=None, help="WxH override of the profile's engine size (bilinear resize)")
     p.add_argument("--clip-model", default=None, help=f"CLIP image model id or folder (default {DEFAULT_CLIP_MODEL})")
@@ -60,6 +50,18 @@ def _size(spec: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # heavy imports (torch, diffusers, transformers) when the command runs: the CLI stays instant
+    from ..assembly import build_components, resolve_device
+    from ..evaluation.clips import EvaluationInputError, discover_clips, read_captions
+    from ..evaluation.flow import default_flow
+    from ..evaluation.harness import evaluate
+    from ..evaluation.modes import parse_modes
+    from ..evaluation.report import write_report
+    from ..evaluation.scores import MetricSuite
+    from ..evaluation.structure import DepthStructureMetric
+    from ..evaluation.temporal_clip import ClipTemporalMetric, load_clip_vision, tiny_clip_vision
+    from ..evaluation.warp_error import WarpErrorMetric
+
     try:
         profile = load_profile(args.profile)
         style = profile.style(args.style)

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..config import Profile, ProfileError, load_profile
-from ..config.watch import ProfileWatcher
-from ..control.actions import ProfileReloaded
-from ..control.bus import ControlBus
-from ..control.dock import dock_controls
-from ..control.hotkeys import HotkeyControl, profile_key_bindings
-from ..control.obs_bridge import ObsBridge, start_obs_bridge
 from ..control.osc import DEFAULT_HOST as OSC_HOST
 from ..control.osc import DEFAULT_PORT as OSC_PORT
-from ..control.osc import OscControl
-from ..control.server import DEFAULT_HOST, DEFAULT_PORT, ControlServer
-from ..control.terminal import TerminalControl
-from ..plugin_api import PluginError, PluginRegistry, Sink, Source, discover_plugins
-from ..runtime.supervisor import Supervisor, SupervisorOptions
-from ..runtime.telemetry import STALE_FRAMES_NOTE, Telemetry
+from ..control.server import DEFAULT_HOST, DEFAULT_PORT
+
+if TYPE_CHECKING:  # the show's modules are imported when it runs, not for --help (cli.py)
+    from ..config import Profile
+    from ..control.hotkeys import HotkeyControl
+    from ..control.obs_bridge import ObsBridge
+    from ..control.osc import OscControl
+    from ..control.server import ControlServer
+    from ..control.terminal import TerminalControl
+    from ..plugin_api import PluginRegistry, Sink, Source
+    from ..runtime.supervisor import Supervisor
+    from ..runtime.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +40,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", type=Path, default=None, help="show profile TOML (default: built-in tiny preset, "
                    "test pattern source, file sink)")
     p.add_argument("--style", default=None, help="style name from the profile (default: its default style)")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--duration", type=positive_seconds, default=None, help="stop after this many seconds (> 0)")
+    p.add_argument("--fps", type=positive_fps, default=None, help="output frame rate: every slot of its grid gets "
+                   "a frame (default: the profile's [output] fps, else the source's rate)")
     p.add_argument("--passthrough-model", action="store_true", help="identity engine instead of diffusion (testing)")
     p.add_argument("--no-overlay", action="store_true", help="no status text on passthrough frames")
     p.add_argument("--status-interval", type=float, default=0.5, help="seconds between status lines on stderr")
     c = p.add_argument_group("live controls")
     c.add_argument("--control-host", default=None,
-                   help=f"control server address (default: the profile's control.host, {DEFAULT_HOST}: this machine only)")
+                   help=f"control server address (default: the profile's control.host, {DEFAULT_HOST}: this machine only; "
+                   "any other needs control.allowed_hosts in the profile)")
     c.add_argument("--control-port", type=int, default=None,
                    help=f"control server port (default: the profile's control.port, {DEFAULT_PORT})")
     c.add_argument("--no-control-server", action="store_true", help="no control server")
@@ -65,7 +68,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def positive_seconds(text: str) -> float:
+    """--duration: a number of seconds above 0 (refused before anything is opened)."""
+    return _positive(text, "seconds")
+
+
+def positive_fps(text: str) -> float:
+    """--fps: frames per second above 0 and at most 240."""
+    value = _positive(text, "frames per second")
+    if value > 240:
+        raise argparse.ArgumentTypeError(f"expected at most 240 frames per second, got {text!r}")
+    return value
+
+
+def _positive(text: str, unit: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of {unit}, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of {unit} above 0, got {text!r}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
+    from ..config import ProfileError, load_profile
+    from ..config.watch import ProfileWatcher
+    from ..control.bus import ControlBus
+    from ..plugin_api import PluginError, discover_plugins
+    from ..runtime.supervisor import FatalShowError, Supervisor, SupervisorOptions  # torch
+    from ..runtime.telemetry import Telemetry
+    from .check import model_problems
+
     # 1. profile, style and plugins: every mistake is reported here, before anything starts
     try:
         profile = load_profile(args.profile)
@@ -78,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
         sink_cls.create(profile.sink.settings)
     except (ProfileError, KeyError, PluginError) as exc:
         logger.error("%s", exc.args[0] if isinstance(exc, KeyError) else exc)
+        return 2
+    missing = model_problems(profile)  # files the engine would fail to load: no restart loop, an answer now
+    if missing:
+        logger.error("%s: model files cannot be found:\n  %s\n(`live2diff-broadcast check %s` lists every model)",
+                     args.profile, "\n  ".join(missing), args.profile)
         return 2
     # 2. the supervisor, stopped by SIGINT / SIGTERM / q; plugins read its profile (hot reload)
     telemetry = Telemetry()
@@ -92,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         style=args.style,
         options=SupervisorOptions(
             model="passthrough" if args.passthrough_model else "diffusion",
+            fps=args.fps,
             overlay=not args.no_overlay,
             log_level=logging.getLogger().level,
             record_dir=None if args.record is None else str(args.record),
@@ -113,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = _start_controls(args, supervisor)
     try:
         supervisor.run(duration=args.duration, stop_event=stop)
-    except PluginError as exc:
+    except (PluginError, FatalShowError) as exc:
         logger.error("%s", exc)
         return 2
     finally:
@@ -125,9 +165,10 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(s, handler)
     snap = telemetry.snapshot()
     print(
-        f"done: {snap.frames_in} frames in, {snap.frames_out} out ({snap.passthrough_frames} passthrough), "
-        f"stale frames skipped (by design: the newest frame wins) in {snap.dropped_input} out {snap.dropped_output}, "
-        f"engine restarts {snap.engine_restarts}, "
+        f"done: {snap.frames_in} frames in, {snap.frames_out} out ({snap.live_frames} live, {snap.held_frames} held, "
+        f"{snap.passthrough_frames} passthrough, {snap.no_signal_frames} no signal; longest hold "
+        f"{snap.longest_hold_ms / 1000:.2f} s), stale frames skipped (by design: the newest frame wins) in "
+        f"{snap.dropped_input} out {snap.dropped_output}, engine restarts {snap.engine_restarts}, "
         f"source reconnects {snap.source_reconnects}"
     )
     return 0
@@ -137,6 +178,14 @@ def _start_controls(
     args: argparse.Namespace, supervisor: Supervisor
 ) -> list[HotkeyControl | TerminalControl | ControlServer | ObsBridge | OscControl]:
     """Hotkeys, terminal keys, the control server, OSC and the OBS bridge, each optional; one failing never stops the others."""
+    from ..control.actions import ProfileReloaded
+    from ..control.dock import dock_controls
+    from ..control.hotkeys import HotkeyControl, profile_key_bindings
+    from ..control.obs_bridge import start_obs_bridge
+    from ..control.osc import OscControl
+    from ..control.server import ControlServer
+    from ..control.terminal import TerminalControl
+
     started: list[HotkeyControl | TerminalControl | ControlServer | ObsBridge | OscControl] = []
     bus = supervisor.controls
     hotkeys: HotkeyControl | None = None
@@ -163,10 +212,11 @@ def _start_controls(
         def controls() -> dict[str, Any]:  # the dock shows a key only where pressing it does something
             return dock_controls(supervisor.profile, hotkeys is not None and hotkeys.available is True, terminal_live)
 
-        server = ControlServer(bus, supervisor.status, host, port, controls=controls,
-                               port_field="--control-port" if args.control_port is not None else "control.port",
-                               preview=supervisor.preview_feeds())
         try:
+            server = ControlServer(bus, supervisor.status, host, port, controls=controls,
+                                   port_field="--control-port" if args.control_port is not None else "control.port",
+                                   preview=supervisor.preview_feeds(), allowed=section.allowed_hosts,
+                                   token_file=None if section.token_file is None else Path(section.token_file))
             server.start()
             started.append(server)
         except OSError as exc:
@@ -205,6 +255,8 @@ def _status_loop(telemetry: Telemetry, stop: threading.Event, interval: float) -
     """One live status line on stderr: rewritten in place on a terminal, a line per 5 s otherwise."""
     tty = sys.stderr.isatty()
     every = interval if tty else max(interval, 5.0)
+    from ..runtime.telemetry import STALE_FRAMES_NOTE
+
     logger.info("status line: %s", STALE_FRAMES_NOTE)
     while not stop.wait(every):
         line = telemetry.snapshot().status_line()

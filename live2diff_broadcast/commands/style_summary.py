@@ -8,8 +8,7 @@ import json
 from dataclasses import dataclass
 
 from ..config import Profile, StyleSection
-from ..engine.components import TINY_TEXT_LAYERS
-from ..engine.text import describe_text_layer, text_layer
+from ..engine.text_layers import TINY_TEXT_LAYERS, describe_text_layer, text_layer
 from ..weights.requirements import requirement
 from ..weights.store import Located, ModelStore
 

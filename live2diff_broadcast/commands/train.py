@@ -11,11 +11,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..assembly import build_components
 from ..config import ProfileError, load_profile
 from ..training.config import TrainConfig
-from ..training.data import TrainingDataError
-from ..training.trainer import Trainer
 from ..weights.errors import WeightsError
 
 logger = logging.getLogger(__name__)
@@ -57,6 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # heavy imports (torch, diffusers) when the command runs: the CLI itself stays instant (tests/test_cli.py)
+    from ..assembly import build_components
+    from ..training.data import TrainingDataError
+    from ..training.trainer import Trainer
+
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
         config = TrainConfig(

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.config import DEFAULT_NUM_SCHEDULE_STEPS
-from ..engine.text import from_authors_clip_skip
+from ..engine.text_layers import from_authors_clip_skip
 from .authors_yaml import AuthorsConfig, AuthorsConfigError, read_authors_config
 
 DEFAULT_PROMPT = "a person talking to the camera"

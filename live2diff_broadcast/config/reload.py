@@ -4,7 +4,8 @@
   new SetStyle for the style on air (models prepared in the background) and re-bound hotkeys;
 * [engine] (except t_index_list, which reaches the styles) and [models] preset / vae / depth:
   the engine process restarts; passthrough covers while it loads;
-* [source]: the source reconnects (NO SIGNAL for that moment);
+* [source]: the source reconnects at once (NO SIGNAL for that moment), whatever backoff it was in;
+* [output] and [watchdog]: applied live, from the next tick;
 * [sink] and engine.width / height: at the next start. The sink is opened at the model size, and
   reopening it mid-show would drop the virtual camera / NDI source that OBS or viewers hold.
 
@@ -20,6 +21,7 @@
 * ``restart``: sections whose change needs a stage restart: "source", "sink", "engine" (any
   engine field but t_index_list, which reaches the styles above), "models" (preset, vae, depth:
   parts a style switch does not reload);
+* ``live``: sections applied in place: "output", "watchdog";
 * ``default_style_changed``, ``name_changed``: informational.
 """
 
@@ -80,6 +82,7 @@ class ProfileChanges:
     styles_hotkey_changed: tuple[str, ...] = ()
     hotkeys_changed: bool = False
     restart: tuple[str, ...] = ()  # "source", "sink", "engine", "models"
+    live: tuple[str, ...] = ()  # "output", "watchdog": applied in place
     default_style_changed: bool = False
     name_changed: bool = False
     details: tuple[str, ...] = field(default=(), compare=False)  # one human line per change
@@ -94,7 +97,7 @@ class ProfileChanges:
         return not self.empty and all(
             not getattr(self, name)
             for name in ("styles_added", "styles_removed", "styles_stream_changed", "styles_models_changed",
-                         "styles_hotkey_changed", "hotkeys_changed", "restart", "default_style_changed",
+                         "styles_hotkey_changed", "hotkeys_changed", "restart", "live", "default_style_changed",
                          "name_changed")
         )
 
@@ -137,6 +140,8 @@ def diff_profiles(old: Profile, new: Profile) -> ProfileChanges:
         details.append("action hotkeys changed")
     restart = _restart_sections(old, new)
     details += [f"{section} changed (restart needed)" for section in restart]
+    live = tuple(section for section in ("output", "watchdog") if getattr(old, section) != getattr(new, section))
+    details += [f"[{section}] changed (applied live)" for section in live]
     default_changed = old.style().name != new.style().name
     if default_changed:
         details.append(f"default style {old.style().name!r} -> {new.style().name!r} (applies at the next start)")
@@ -145,7 +150,7 @@ def diff_profiles(old: Profile, new: Profile) -> ProfileChanges:
     return ProfileChanges(
         styles_added=added, styles_removed=removed, styles_prompt_changed=tuple(prompt),
         styles_stream_changed=tuple(stream), styles_models_changed=tuple(models),
-        styles_hotkey_changed=tuple(hotkey), hotkeys_changed=hotkeys_changed, restart=restart,
+        styles_hotkey_changed=tuple(hotkey), hotkeys_changed=hotkeys_changed, restart=restart, live=live,
         default_style_changed=default_changed, name_changed=old.name != new.name, details=tuple(details),
     )
 

@@ -1,17 +1,26 @@
 """The local control port: HTTP + WebSocket (``app.py``) served by uvicorn in a background thread.
 
-127.0.0.1 only unless the profile's ``control.host`` says otherwise (then a loud warning). One
-port serves the OBS dock page (``GET /``), ``/status``, POST commands and the dock's WebSocket;
-see ``app.py`` for the routes and ``guard.py`` for who may use them.
+127.0.0.1 only unless the profile's ``control.host`` says otherwise. One port serves the OBS dock
+page (``GET /``), ``/status``, POST commands and the dock's WebSocket; see ``app.py`` for the
+routes, ``guard.py`` for who may use them and ``token.py`` for the token model.
+
+**Remote mode** (a ``control.host`` that is not loopback, e.g. ``0.0.0.0``): refused unless
+``control.allowed_hosts`` lists the names clients use to reach this machine (the Host header
+check needs them; a loopback name from another machine is refused as spoofed), every request
+but the page then needs the token, and a warning says the port is open to the network. Plain
+HTTP: anyone on the path can read the token, so use it on a network you trust (or tunnel it).
 
 The old line-based TCP protocol on the same port is gone: it could not carry a token or an
 Origin check without growing its own framing and auth, and every tool it served (Stream Deck,
 Streamer.bot, scripts, the ``control`` command) can send an HTTP POST with a header.
 
-Bounds (a flood must not take the show down): request heads are capped by h11 (16 KiB), bodies
-by the app (16 KiB), WebSocket messages at 64 KiB, at most 512 connections at once (more get
-503), idle keep-alive connections are closed after 5 s. The server runs its own event loop in
-a daemon thread; ``stop()`` shuts it down within ~2 s and removes the token file.
+Bounds (a flood must not take the show down; ``limits.py``, ``bounded_http.py``): a connection
+must send a complete request head within 5 s of its accept (and of each response); at most 64
+connections may be waiting for one, a newer one closes the oldest; heads over 16 KiB get 431
+(400 while still incomplete), bodies over 16 KiB 413, a body not in within 10 s 408; WebSocket
+messages over 64 KiB are closed with 1009, and at most 16 WebSockets may wait for their token.
+Past 512 busy connections new requests get 503. The server runs its own event loop in a daemon
+thread; ``stop()`` shuts it down within ~2 s and removes the token file.
 """
 
 from __future__ import annotations
@@ -21,25 +30,32 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from ..config.addresses import is_loopback
 from .app import ControlApp
+from .bounded_http import WaitingConnections, protocol_class
 from .bus import ControlBus
-from .guard import allowed_hosts
-from .loopback import is_loopback
+from .guard import WILDCARDS, allowed_hosts
+from .limits import MAX_HEAD, WS_MAX_MESSAGE
 from .preview import PreviewFeeds
-from .token import new_token, remove_token, write_token
+from .token import dock_url, load_or_create, new_token, remove_token, write_token
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7878
-MAX_CONNECTIONS = 512
-WS_MAX_BYTES = 64 * 1024
+MAX_CONNECTIONS = 512  # busy connections (requests in flight, WebSockets); more get 503
+MAX_WAITING = 64  # connections waiting for a request head; a newer one closes the oldest
+HEAD_DEADLINE_S = 5.0  # from accept (and from each response) to a complete request head
+
+
+class RemoteModeError(OSError):
+    """A non-loopback control.host without control.allowed_hosts; the message says what to set."""
 
 
 def _no_controls() -> dict[str, Any]:
@@ -79,15 +95,26 @@ class ControlServer:
         controls: Callable[[], dict[str, Any]] = _no_controls,
         token: str | None = None,
         port_field: str = "control.port",
+        allowed: Sequence[str] = (),
+        token_file: Path | None = None,
         preview: PreviewFeeds | None = None,
     ) -> None:
         self.bus, self.status, self.host, self.port = bus, status, host, port
-        self.token = token or new_token()
+        self.remote = not is_loopback(host)
+        self.allowed = tuple(allowed)
+        if self.remote and not self.allowed:
+            raise RemoteModeError(
+                f"control.host = {host!r} opens the control port to the network: list the names clients use to "
+                f"reach this machine in control.allowed_hosts (e.g. [\"192.168.1.20\", \"stream-pc.local\"]); "
+                "requests naming any other Host are refused")
+        self.token = token or (load_or_create(token_file) if token_file is not None else new_token())
         self.port_field = port_field
         self.token_file: Path | None = None
         self._bound_port = port
-        self.app = ControlApp(bus, status, controls, self.token, lambda: allowed_hosts(self.host, self._bound_port),
-                              result_timeout_s, preview=preview)
+        self.waiting = WaitingConnections(MAX_WAITING, HEAD_DEADLINE_S)
+        self.app = ControlApp(bus, status, controls, self.token,
+                              lambda: allowed_hosts(self.host, self._bound_port, self.allowed), result_timeout_s,
+                              remote=self.remote, preview=preview)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -99,15 +126,23 @@ class ControlServer:
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else (f"[{self.host}]" if ":" in self.host else self.host)
+        """The page's address: the bind address, or (remote mode) the first allowed host name."""
+        host = self.allowed[0] if self.remote else self.host
+        host = "127.0.0.1" if host in WILDCARDS else (f"[{host}]" if ":" in host and not host.startswith("[") else host)
         return f"http://{host}:{self._bound_port}/"
+
+    @property
+    def dock_url(self) -> str:
+        """``url`` with the token in its fragment: what to paste into OBS (a browser never sends the fragment)."""
+        return dock_url(self.url, self.token)
 
     def start(self) -> tuple[str, int]:
         sock = self._bind()
         self._bound_port = int(sock.getsockname()[1])
         config = uvicorn.Config(
             self.app.asgi, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio",
-            ws_max_size=WS_MAX_BYTES, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=5,
+            http=protocol_class(self.waiting), h11_max_incomplete_event_size=MAX_HEAD,
+            ws_max_size=WS_MAX_MESSAGE, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=int(HEAD_DEADLINE_S),
             timeout_graceful_shutdown=1, server_header=False,
         )
         server = uvicorn.Server(config)
@@ -124,12 +159,14 @@ class ControlServer:
         self._unsubscribe = self.bus.subscribe(self.app.changed)
         self.token_file = write_token(self.token, self._bound_port)
         host, port = self.address
-        if not is_loopback(host):
-            logger.warning("!!! control server on %s:%d is reachable from OTHER MACHINES (profile control.host): anyone "
-                           "who can reach it and has the token can switch styles; set control.host = \"127.0.0.1\" "
-                           "to keep it local !!!", host, port)
-        logger.info("control server: %s (OBS dock: Docks > Custom Browser Docks, this URL); token in %s "
-                    "(try: live2diff-broadcast control --port %d status)", self.url, self.token_file, port)
+        if self.remote:
+            logger.warning("!!! control server on %s:%d is reachable from OTHER MACHINES (profile control.host) as %s: "
+                           "every request needs the token, sent in clear text over plain HTTP; set control.host = "
+                           "\"127.0.0.1\" to keep it local !!!", host, port, ", ".join(self.allowed))
+        logger.info("control server: %s (token in %s; try: live2diff-broadcast control --port %d status)",
+                    self.url, self.token_file, port)
+        logger.info("dock URL for a browser or OBS (Docks > Custom Browser Docks); it carries the token, give it "
+                    "only to whom may drive the show: %s", self.dock_url)
         return host, port
 
     def _bind(self) -> socket.socket:
@@ -173,3 +210,4 @@ class ControlServer:
         if self.token_file is not None:
             remove_token(self.token_file)
             self.token_file = None
+

@@ -14,6 +14,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, DPTConfig
 from .depth import DepthEstimator, DPTDepthEstimator
 from .diffusers_log import no_empty_fp32_warning
 from .scheduler import live2diff_scheduler
+from .text_layers import TINY_TEXT_LAYERS
 from .unet import DepthAdapter, Live2DiffUNet, build_motion_unet
 
 logger = logging.getLogger(__name__)
@@ -191,7 +192,6 @@ def small_random_components(seed: int = 0) -> Live2DiffComponents:
     )
 
 
-TINY_TEXT_LAYERS = 3  # the tiny presets' CLIP encoder layers (clip_skip 1..3)
 
 
 def _tiny_text_encoder(hidden: int) -> CLIPTextModel:

@@ -7,6 +7,7 @@ outputs are at the model's resolution and sinks scale them to their own.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -48,6 +49,7 @@ class Translator(Protocol):
     def active_backend(self) -> str: ...  # telemetry: the UNet backend actually running
     @property
     def backend_fallback_reason(self) -> str | None: ...  # why not the requested one (None: it is)
+    def on_progress(self, callback: Callable[[str], None]) -> None: ...  # after every stage of the frame path
 
 
 class IdentityTranslator:
@@ -107,6 +109,9 @@ class IdentityTranslator:
     def backend_fallback_reason(self) -> str | None:
         return None
 
+    def on_progress(self, callback: Callable[[str], None]) -> None:
+        pass  # no stages: every frame comes straight back
+
 
 class FrameTranslator:
     """Owns one Live2DiffStream; speaks numpy frames."""
@@ -116,6 +121,14 @@ class FrameTranslator:
         self.backend = backend or BackendReport(requested="pytorch")
         self.transitions = Transitions()
         self._held: tuple[tuple[StreamConfig, str], tuple[StreamConfig, str], float] | None = None
+        self._on_progress: Callable[[str], None] | None = None
+
+    def on_progress(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(stage)`` after every stage of the frame path (depth, encode, unet, decode), in
+        frames, warmups and re-warms alike, on this stream and every stream a style switch moves to: the
+        engine process's progress for its watchdog."""
+        self._on_progress = callback
+        self.stream.timer.on_stage = callback
 
     @property
     def active_backend(self) -> str:
@@ -190,6 +203,7 @@ class FrameTranslator:
                                        "own weights)", "its UNet runs eagerly")
                 self.backend.active = "pytorch"
             self.stream = self.stream.continue_on(components, config)
+            self.stream.timer.on_stage = self._on_progress
             self.transitions.forget_ends()
         else:
             self.stream.reconfigure(config)

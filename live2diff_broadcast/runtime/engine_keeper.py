@@ -5,8 +5,14 @@ event the engine sent (state changes, frame reports, the backend actually runnin
 telemetry, hands style events to ``on_style_event``, and notices a dead process: passthrough
 covers the gap while the next start waits out an exponential backoff (reset once live again).
 
-A hung engine (no heartbeat for ``heartbeat.HEARTBEAT_TIMEOUT_S``, e.g. SIGSTOPped, or a live
-engine whose loop stopped turning) is killed and then handled like a dead one (``heartbeat.py``).
+A hung engine (silent, e.g. SIGSTOPped, or busy without progress, by the limits of the profile's
+``[watchdog]``) is killed and then handled like a dead one (``heartbeat.py``). Every start counts a
+``generation``, so the output stage never holds a frame of an engine that is gone.
+
+An engine that reports a fatal error (its models cannot be loaded: missing or unreadable files) is
+not restarted when it is the first one: ``fatal`` holds the message and the show stops (``run``
+exits 2). After a later restart (a profile reload) the same error is retried with backoff, the show
+going on in passthrough: a live show is never stopped by an edit.
 
 A deliberate restart (``restart(reason)``: a profile change) stops the old process in a
 background thread, so the sink loop never blocks on it; the new one starts once it is gone.
@@ -21,8 +27,7 @@ from collections.abc import Callable
 from multiprocessing.context import BaseContext
 
 from ..media.backoff import Backoff
-from ..media.frames import now_ns
-from .engine_process import EngineProcess
+from .engine_process import EXIT_FATAL, EngineProcess
 from .heartbeat import HeartbeatMonitor
 from .messages import (
     BackendEvent,
@@ -66,8 +71,10 @@ class EngineKeeper:
         self.stop_timeout_s = stop_timeout_s
         self.heartbeat = heartbeat or HeartbeatMonitor()
         self.engine: EngineProcess | None = None
-        self.state = "starting"  # EngineState value, or "restarting" / "dead" while there is no process
-        self.output_at = 0  # now_ns() of the engine's last output (shown or not), or of going live
+        self.state = "starting"  # EngineState value, or "restarting" / "dead" / "failed" while there is no process
+        self.generation = 0  # engines started so far: frames of an older generation come from an engine that is gone
+        self.fatal: str | None = None  # the first engine could not load its models: the show stops
+        self._error: str | None = None  # the fatal message of the engine that just exited
         self._restart_at = 0.0  # monotonic time the next start is due (while engine is None)
         self._retiring: threading.Thread | None = None  # an engine being stopped for a restart
 
@@ -79,11 +86,22 @@ class EngineKeeper:
     def live(self) -> bool:
         return self.engine is not None and self.state == EngineState.LIVE.value
 
+    @property
+    def working(self) -> bool:
+        """An engine process is up and past loading: its frames, held, stand for what it is making."""
+        return self.engine is not None and self.state in (EngineState.LIVE.value, EngineState.WARMING_UP.value)
+
+    @property
+    def progress_at(self) -> int:
+        """now_ns() of the engine's last progress (a frame out, a finished stage, a re-warm or load step)."""
+        return self.heartbeat.progress_at_ns
+
     def start(self) -> None:
         """Spawn an engine for ``make_spec()`` (it loads the models while the sink shows passthrough)."""
         self.engine = EngineProcess(self.make_spec(), self.ctx)
         self.engine.start()
         self.heartbeat.started()
+        self.generation += 1
         self.state = "loading"
 
     def send(self, message: Message) -> bool:
@@ -119,15 +137,24 @@ class EngineKeeper:
             self.engine.process.kill()  # a stopped process acts on nothing gentler
             self.engine.process.join(2.0)
         if not self.engine.is_alive():
-            code = self.engine.process.exitcode
-            delay = self.backoff.next()
-            logger.error("engine process pid %s died (exit code %s); passthrough meanwhile, restarting in %.1f s",
-                         self.engine.pid, code, delay)
-            self.engine.stop("died")
-            self.engine = None
-            self.state = "dead"
-            self._restart_at = time.monotonic() + delay
+            self._on_death()
         self.telemetry.set(engine_state=self.state)
+
+    def _on_death(self) -> None:
+        assert self.engine is not None
+        for event in self.engine.events():  # its last words (a fatal error comes right before the exit)
+            self._on_event(event)
+        code = self.engine.process.exitcode
+        self.engine.stop("died")
+        self.engine = None
+        if code == EXIT_FATAL and self.generation == 1:
+            self.state, self.fatal = "failed", self._error or "the engine could not load its models"
+            logger.error("engine process could not load its models; stopping the show: %s", self.fatal)
+            return
+        delay = self.backoff.next()
+        logger.error("engine process died (exit code %s); passthrough meanwhile, restarting in %.1f s", code, delay)
+        self.state = "dead"
+        self._restart_at = time.monotonic() + delay
 
     def stop(self, reason: str) -> None:
         """Shutdown: wait for a retiring engine, then stop the running one (message, SIGTERM, SIGKILL)."""
@@ -145,11 +172,10 @@ class EngineKeeper:
             logger.info("engine: %s", event.state.value)
             self.state = event.state.value
             if event.state is EngineState.LIVE:
-                self.heartbeat.loop_at_ns = now_ns()
+                self.heartbeat.progressed()
                 self.backoff.reset()
-                self.output_at = now_ns()
         elif isinstance(event, FrameEvent):
-            self.output_at = now_ns()
+            self.heartbeat.progressed()
             self.telemetry.engine_frame(event.latency_ns)
         elif isinstance(event, StyleEvent):
             self.on_style_event(event)
@@ -158,4 +184,7 @@ class EngineKeeper:
         elif isinstance(event, LoraEvent):
             self.telemetry.set(loras=dict(event.weights))
         elif isinstance(event, ErrorEvent):
-            logger.error("engine reported an error (traceback above in its log)")
+            if event.fatal:
+                self._error = event.message
+            else:
+                logger.error("engine reported an error (traceback above in its log)")

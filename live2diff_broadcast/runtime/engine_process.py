@@ -14,7 +14,12 @@ the last request wins) and are reported as ``StyleEvent``s. The child
 ignores SIGINT (Ctrl+C reaches the whole process group; the parent decides) and exits on its
 own when the parent dies or the channel closes, so it can never be orphaned: a watcher thread
 (``parent_watch.py``) notices the parent's death even during a long load, unlinks the rings the
-dead parent owned and exits. A heartbeat thread (``heartbeat.py``) lets the keeper find a hung engine.
+dead parent owned and exits. A heartbeat thread (``heartbeat.py``) carries the loop's progress (what it
+is doing, and when it last finished a stage of the frame path, a re-warm step or a load step) so the
+keeper can tell a slow engine from a hung one.
+
+A model file that cannot be found or read while loading (``WeightsError``) is a configuration error
+no restart can fix: the engine reports it as a fatal ``ErrorEvent`` and exits with ``EXIT_FATAL``.
 
 Parent side: ``EngineProcess`` starts the child with the spawn method and wraps its channel.
 """
@@ -39,11 +44,13 @@ import numpy as np
 
 from ..assembly import build_switcher, build_translator
 from ..config import Profile
+from ..engine.prompt_fit import fit_prompt
 from ..engine.style_switch import StyleSwitcher, models_key
 from ..engine.translator import Translator
 from ..media.frames import now_ns
+from ..weights.errors import WeightsError
 from .engine_stop import EngineStopping, StopRequest, StopWatch
-from .heartbeat import start_heartbeat
+from .heartbeat import Progress, start_heartbeat
 from .messages import (
     BackendEvent,
     EngineSpec,
@@ -66,9 +73,12 @@ from .messages import (
 )
 from .parent_watch import watch_parent
 from .recorder import Recorder, style_commands
+from .shm_sweep import release_orphaned
 from .transport import ControlChannel, FrameRing, RingFrame
 
 logger = logging.getLogger(__name__)
+
+EXIT_FATAL = 78  # EX_CONFIG: the models named in the profile cannot be loaded; the keeper does not restart
 
 # --- child ----------------------------------------------------------------------------------
 
@@ -84,6 +94,7 @@ def engine_main(spec: EngineSpec, conn: Connection, stop_requested: StopRequest 
     def orphaned() -> None:  # the show died without unlinking its rings: nobody else will
         in_ring.unlink_orphaned()
         out_ring.unlink_orphaned()
+        release_orphaned(spec.input.name.rsplit("-", 1)[0])  # and its ring lock, which the kernel freed
 
     watch_parent(orphaned)
     finished = threading.Event()
@@ -91,12 +102,16 @@ def engine_main(spec: EngineSpec, conn: Connection, stop_requested: StopRequest 
         StopWatch(stop_requested, finished).start()
     loop = _EngineLoop(spec, channel, in_ring, out_ring)
     beating = threading.Event()
-    start_heartbeat(channel.send, lambda: loop.loop_at_ns, beating)
+    start_heartbeat(channel.send, loop.progress, beating)
     code = 0
     try:
         loop.run()
         if loop.orphaned:
             orphaned()
+    except _FatalLoad as exc:
+        logger.error("engine cannot load its models: %s", exc)
+        channel.send(ErrorEvent(str(exc), fatal=True))
+        code = EXIT_FATAL
     except Exception:
         message = traceback.format_exc()
         logger.error("engine failed:\n%s", message)
@@ -123,6 +138,10 @@ def _exit(code: int) -> None:
     os._exit(code)
 
 
+class _FatalLoad(Exception):
+    """The profile's models cannot be loaded (missing, unreadable, refused): restarting cannot help."""
+
+
 class _EngineLoop:
     def __init__(self, spec: EngineSpec, channel: ControlChannel, in_ring: FrameRing, out_ring: FrameRing) -> None:
         self.spec, self.channel, self.in_ring, self.out_ring = spec, channel, in_ring, out_ring
@@ -136,8 +155,9 @@ class _EngineLoop:
         self._loras: dict[str, float] | None = None  # last reported LoRA fader weights
         self.recorder: Recorder | None = None  # run --record
         self.profile: Profile  # the profile the engine was spawned with (built in run())
-        self.loop_at_ns = 0  # now_ns() when the loop last went round (the heartbeat carries it)
+        self.progress = Progress()  # what the loop is doing and when it last moved on (the heartbeat carries it)
         self.orphaned = False  # the loop ended because the parent died
+        self._prompts_checked: set[tuple[str, str, str]] = set()  # (style, prompt, template) warned about once
 
     def run(self) -> None:
         """Load, then translate frames until ``Stop``, a stop request (``engine_stop.py``) or the parent's death."""
@@ -151,12 +171,20 @@ class _EngineLoop:
         parent = multiprocessing.parent_process()
         self._set_state(EngineState.LOADING)
         profile = self.profile = Profile(**self.spec.profile)
-        translator = build_translator(profile, self.spec.style, self.spec.model)
-        initial = style_message(profile, self.spec.style).models
-        self.switcher = build_switcher(translator, initial, self.spec.model, self.spec.style_cache)
+        self.progress.mark("profile")
+        try:
+            translator = build_translator(profile, self.spec.style, self.spec.model)
+        except WeightsError as exc:
+            raise _FatalLoad(str(exc)) from exc
+        self.progress.mark("models")
+        translator.on_progress(self.progress.mark)
+        initial = style_message(profile, self.spec.style)
+        self._check_prompt(translator, initial)
+        self.switcher = build_switcher(translator, initial.models, self.spec.model, self.spec.style_cache)
         self._report_backend(translator)
         if self.spec.record_dir is not None:
             self.recorder = Recorder(Path(self.spec.record_dir), self.spec.style, self.spec.record_fps)
+        self.progress.end()
         self._set_state(EngineState.WARMING_UP)
         try:
             self._loop(translator, parent)
@@ -169,7 +197,6 @@ class _EngineLoop:
 
     def _loop(self, translator: Translator, parent: Any) -> None:
         while True:
-            self.loop_at_ns = now_ns()
             for message in self.channel.receive_all():
                 if isinstance(message, Stop):
                     logger.info("engine stopping: %s", message.reason)
@@ -177,7 +204,9 @@ class _EngineLoop:
                     self._finish()
                     return
                 self._control(translator, message)
+            self.progress.begin("switch")  # applying a switch re-warms (a switch's load runs in the background)
             self._switch_styles(translator)
+            self.progress.end()
             if self.channel.closed or (parent is not None and not parent.is_alive()):
                 self.orphaned = parent is not None and not parent.is_alive()
                 logger.warning("engine: the supervisor is gone; exiting")
@@ -192,9 +221,22 @@ class _EngineLoop:
         self.meta[index] = (frame.pts_ns, frame.seq)
         if self.recorder is not None:
             self.recorder.input(frame.image)
+        self.progress.begin("frame")
         started = now_ns()
         outputs = translator.push(frame.image)
         self._emit(outputs, now_ns() - started)
+        self.progress.end()
+
+    def _control(self, translator: Translator, message: object) -> None:
+        """One control message; re-warms and flushes count as work for the watchdog."""
+        busy = isinstance(message, RewarmSinks | SetPrompt | Flush)
+        if busy:
+            self.progress.begin("flush" if isinstance(message, Flush) else "rewarm")
+        try:
+            self._apply_control(translator, message)
+        finally:
+            if busy:
+                self.progress.end()
 
     def _switch_styles(self, translator: Translator) -> None:
         """Apply the last requested style if it is ready (between frames); forward what happened."""
@@ -224,9 +266,10 @@ class _EngineLoop:
             self._loras = loras
             self.channel.send(LoraEvent(loras))
 
-    def _control(self, translator: Translator, message: object) -> None:
+    def _apply_control(self, translator: Translator, message: object) -> None:
         if isinstance(message, SetStyle):
             logger.info("engine: style %r requested (request %d)", message.name, message.request_id)
+            self._check_prompt(translator, message)
             self.switcher.request(message)  # applied by _switch_styles; a later request replaces it
         elif isinstance(message, SetBlend):
             self._blend(translator, message)
@@ -246,7 +289,7 @@ class _EngineLoop:
                 self._set_state(EngineState.WARMING_UP)
             self._emit(outputs, now_ns() - started)
         elif isinstance(message, SetPrompt):
-            logger.info("engine: new prompt %r, re-warming", message.prompt)
+            logger.info("engine: new prompt %.120r, re-warming", message.prompt)
             started = now_ns()
             outputs = translator.set_prompt(message.prompt)
             if not outputs:  # fewer recent frames than warmup: the stream starts over
@@ -269,9 +312,26 @@ class _EngineLoop:
         else:
             logger.error("engine: unknown control message %r (expected SetStyle, SetPrompt, RewarmSinks, Reset, Flush or Stop); ignored", message)
 
+    def _check_prompt(self, translator: Translator, style: SetStyle) -> None:
+        """Warn, once per style and prompt, when the text encoder reads only the start of the prompt."""
+        tokenizer = getattr(translator.components, "tokenizer", None)
+        key = (style.name, style.prompt, style.config.prompt_template)
+        if tokenizer is None or key in self._prompts_checked:
+            return
+        if len(self._prompts_checked) > 1024:  # profiles edited live for hours: stay bounded
+            self._prompts_checked.clear()
+        self._prompts_checked.add(key)
+        fit = fit_prompt(tokenizer, style.config.prompt_template.format(style.prompt))
+        if fit.ignored:  # the tiny stand-in reads a letter per token, 14 of them: said, but not as a warning
+            level = logging.INFO if style.models.get("preset") == "tiny" else logging.WARNING
+            logger.log(level, "style %r: its prompt is longer than the %d tokens the text encoder reads; the rest, "
+                       "from %r on, is ignored (shorten the prompt or its template)", style.name, fit.limit, fit.ignored)
+
     def _blend(self, translator: Translator, message: SetBlend) -> None:
         """A fader position between two styles on the models on air; a refusal is logged, the show goes on."""
         a, b = message.a, message.b
+        self._check_prompt(translator, a)
+        self._check_prompt(translator, b)
         if {models_key(a.models), models_key(b.models)} != {self.switcher.current_key}:
             logger.error("engine: blend %r/%r refused: both styles must run on the models on air; ignored", a.name, b.name)
             return

@@ -121,6 +121,7 @@ class StyleEvent:
 @dataclass(frozen=True)
 class ErrorEvent:
     message: str  # with traceback
+    fatal: bool = False  # a configuration error no restart can fix (a model file missing or unreadable): the show stops
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,8 @@ class Heartbeat:
     """Sent by the engine's heartbeat thread every 0.25 s (``heartbeat.py``)."""
 
     sent_ns: int
-    loop_at_ns: int  # now_ns() when the engine loop last went round (0: not started yet)
+    progress_at_ns: int  # now_ns() of the engine's last progress (a stage of a frame, a re-warm step, a load step)
+    activity: str  # idle / loading / frame / rewarm / switch / flush
 
 
 @dataclass(frozen=True)

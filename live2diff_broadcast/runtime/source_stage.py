@@ -3,7 +3,8 @@
 Each frame goes into the input ring (for the engine) and is kept as the latest source frame (for
 passthrough). A lost source (open / read errors, or no frame for ``timeout_s``) is closed and
 reconnected with exponential backoff, reset once it delivers again. ``restart()`` reopens it on
-purpose (the profile's [source] changed; no backoff). A finite source that ends calls ``on_end``
+purpose (the profile's [source] changed): at once, even in the middle of a backoff wait, with the
+backoff reset. A finite source that ends calls ``on_end``
 (the supervisor flushes the engine's pipeline) and records when, so the show can drain and stop.
 """
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..media.backoff import Backoff
 from ..media.frames import Frame, now_ns
-from ..plugin_api import EndOfStream, Source
+from ..plugin_api import EndOfStream, PluginError, Source
 from .telemetry import Telemetry
 from .transport import FrameRing
 
@@ -56,11 +57,12 @@ class SourceStage:
         self._warned_oversize = False
         self._restart = threading.Event()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # ends a backoff wait early: a restart or a stop
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def start(self, first: Source) -> None:
-        """``first`` is the source already created (its settings validated) at start-up."""
+    def start(self, first: Source | None) -> None:
+        """``first`` is the source already opened at start-up (None: it could not be, keep trying)."""
         self._thread = threading.Thread(target=self._run, args=(first,), name="source", daemon=True)
         self._thread.start()
 
@@ -70,9 +72,11 @@ class SourceStage:
 
     def restart(self) -> None:
         self._restart.set()
+        self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
             if self._thread.is_alive():
@@ -80,13 +84,16 @@ class SourceStage:
 
     def _run(self, source: Source | None) -> None:
         name = "source"
+        opened = source is not None  # the first one was opened at start-up
         while not self._stop.is_set():
             reason = "stopped"
             try:
                 if source is None:
                     source = self.factory()
                 name = f"source {type(source).__name__}"
-                source.open()
+                if not opened:
+                    source.open()
+                opened = False
                 logger.info("%s connected", name)
                 last = time.monotonic()
                 while not self._stop.is_set():
@@ -108,14 +115,20 @@ class SourceStage:
                 return
             except _Restart as exc:
                 reason = str(exc)
+                self.backoff.reset()
                 logger.info("%s: %s, reopening it (NO SIGNAL meanwhile)", name, reason)
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 delay = self.backoff.next()
                 logger.warning("%s lost (%s); reconnecting in %.1f s, the sink keeps running", name, reason, delay,
-                               exc_info=not isinstance(exc, TimeoutError))
+                               exc_info=not isinstance(exc, TimeoutError | PluginError))
                 self.telemetry.add("source_reconnects")
-                self._stop.wait(delay)
+                self._wake.wait(delay)
+                if self._restart.is_set():  # the profile's [source] changed while waiting: reopen now
+                    self._restart.clear()
+                    self.backoff.reset()
+                    logger.info("%s: the profile's [source] changed, reopening it now", name)
+                self._wake.clear()
             finally:
                 if source is not None:
                     try:

@@ -8,21 +8,27 @@ Stages (all wiring is in ``Supervisor._start``, one block)::
 
 - ``source_stage.py``: connects the source, feeds the input ring, reconnects with backoff;
 - ``engine_keeper.py``: starts the engine process, takes its events, restarts it with backoff;
-- ``output_stage.py``: once per tick chooses the frame to write (live, wait, passthrough, no signal);
+- ``output_stage.py``: a frame into every slot of the output's 1/fps grid (``output_clock.py``):
+  live, held, passthrough or no signal;
 - ``sink_keeper.py``: writes it, reopening a sink that keeps failing, with backoff.
 
+Start-up: the source is opened first; one that cannot be opened stops the start with a
+``FatalShowError`` (``run`` exits 2 naming it and why) when its policy says so ([source]
+on_open_failure; by default a file must open, a camera or NDI sender may come later and is
+retried). The first engine failing to load its models stops the show the same way.
+
 Resolution and aspect: the sink is opened at the model's size (``engine.width`` x
-``engine.height``) and the source's nominal fps. Source frames go into the input ring at
+``engine.height``) and the output rate (run --fps, [output] fps, else the source's nominal fps). Source frames go into the input ring at
 their own size (frames larger than ``input_capacity`` are first scaled down to fit it,
 keeping the aspect, logged once); the translator then scale-and-crops them to cover the
 model size (no bars, no distortion). Passthrough frames get the very same crop, so the
 picture does not jump when the engine goes live or drops out. Sinks scale the model-size
 frames to their own resolution if they have one.
 
-Timing: every frame a sink receives carries the pts_ns its content was captured with (the
-engine's outputs are mapped back to their input by frame index) and pts_ns strictly increases
-from one written frame to the next. The sink loop ticks at the sink fps: controls, engine
-watch, one output tick.
+Timing: the output is a constant-rate signal. Every frame a sink receives carries the pts_ns of
+its slot on the output grid, one slot per frame, so pts_ns strictly increases and a recording has
+no holes; the age of what it shows (the engine's latency) is in telemetry. The sink loop runs per
+tick: controls, live settings ([output], [watchdog]), engine watch, the due slots.
 
 Controls (``control/``): hotkeys, terminal keys and the control server post typed actions on
 ``self.controls`` (a ControlBus); the sink loop hands them to the control stage between ticks
@@ -31,12 +37,13 @@ Controls (``control/``): hotkeys, terminal keys and the control server post type
 until the new one is ready and warm, then cuts (``engine/style_switch.py``). The time from the
 control input to the first new-style frame written to the sink is in telemetry and the log.
 Forced passthrough (the user's switch) writes source frames with no overlay while the engine keeps
-running warm; going back costs one engine latency (its outputs are older than what was shown).
+running warm.
 
 Hot reload (``watch_profile``): a saved profile that validates is applied between ticks: style
 changes (prompts, strength / steps, seed, models, hotkeys, added / removed styles) as a new
 ``SetStyle`` for the style on air; an [engine] or [models] (preset, vae, depth) change restarts
-the engine process, with passthrough covering the reload; a [source] change reconnects the source;
+the engine process, with passthrough covering the reload; a [source] change reconnects the source
+at once; [output] and [watchdog] apply from the next tick;
 [sink] and engine.width / height apply at the next start (reopening the sink would drop the
 virtual camera or NDI source viewers are watching). An invalid save is logged with its error and
 the running configuration stays.
@@ -48,6 +55,7 @@ and unlinks every ring.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import threading
 import time
@@ -66,12 +74,13 @@ from ..control.preview import PreviewFeeds, PreviewTap
 from ..engine.translator import ModelKind
 from ..media.backoff import Backoff
 from ..media.frames import now_ns
-from ..plugin_api import Sink, Source
+from ..plugin_api import PluginError, Sink, Source
 from .control_stage import ControlStage
 from .engine_keeper import EngineKeeper
 from .messages import EngineSpec, Flush, Reset, StyleEvent
+from .output_clock import OutputClock
 from .output_stage import OutputStage
-from .shm_sweep import sweep_stale_segments
+from .shm_sweep import RingOwnership, sweep_stale_segments
 from .sink_keeper import SinkKeeper
 from .source_stage import SourceStage
 from .switch_tracker import SwitchTracker
@@ -81,17 +90,20 @@ from .transport import FrameRing, new_run_prefix
 logger = logging.getLogger(__name__)
 
 
+class FatalShowError(RuntimeError):
+    """The show cannot go on and no restart would help (a model or source file that cannot be opened, an
+    output frame rate that is not a positive number); the message names what and why. ``run`` exits 2."""
+
+
 @dataclass(frozen=True)
 class SupervisorOptions:
     model: ModelKind = "diffusion"  # "passthrough": identity engine (benchmarks, tests)
-    fps: float | None = None  # sink rate; None: the source's nominal fps
+    fps: float | None = None  # output rate (run --fps); None: the profile's [output] fps, else the source's nominal fps
     overlay: bool = True  # status text on passthrough / no-signal frames
     input_capacity: tuple[int, int] = (1080, 1920)  # largest (height, width) the input ring carries
     ring_slots: int = 3
     source_timeout_s: float = 2.0  # no source frame this long: the source is lost, reconnect
     sink_failures_before_reopen: int = 3  # consecutive failed writes before the sink is closed and reopened
-    hold_after_s: float = 0.5  # no source frame this long: NO SIGNAL frames
-    stall_after_s: float = 0.5  # live engine silent this long (and 4 of its frame intervals) while input flows: passthrough
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 10.0
     engine_stop_timeout_s: float = 5.0
@@ -131,6 +143,7 @@ class Supervisor:
         self._ctx = multiprocessing.get_context("spawn")
         self._stop = threading.Event()
         self._rings: list[FrameRing] = []
+        self._ownership: RingOwnership | None = None  # the lock that says our rings are alive
         self._engine = EngineKeeper(self._engine_spec, self._ctx, self.telemetry, self._backoff(),
                                     self._on_style_event, self.options.engine_stop_timeout_s)
         self._sink = SinkKeeper(sink_factory, self.telemetry, self._backoff(), self.options.sink_failures_before_reopen)
@@ -196,36 +209,62 @@ class Supervisor:
     # --- wiring --------------------------------------------------------------------------------
 
     def _start(self) -> float:
-        """Create every stage; returns the sink fps. Plugin errors surface here, before any frame."""
+        """Create every stage; returns the output fps. Plugin errors, a source that must open and cannot, and a
+        bad frame rate surface here, before anything else starts."""
         options = self.options
-        # 1. plugins: created (settings validated) before anything else starts
-        first_source = self._source_factory()
+        # 1. plugins: created (settings validated), the source opened (a file must open: fail fast)
+        first_source = self._open_first_source()
         sink = self._sink_factory()
-        fps = options.fps or first_source.fps
+        fps = options.fps or self.profile.output.fps or (first_source.fps if first_source is not None else 30.0)
+        if not math.isfinite(fps) or fps <= 0:
+            raise FatalShowError(f"the output frame rate must be a positive number of frames per second, got {fps!r} "
+                                 "(run --fps, [output] fps or the source's fps setting)")
         # 2. rings: source -> engine (any size up to input_capacity), engine -> sink (model size);
-        #    first the rings of crashed shows (owner pid gone) are removed
+        #    first the rings of crashed shows (their ring lock is free) are removed; ours are claimed first
         sweep_stale_segments()
+        self._ownership = RingOwnership.claim(self.prefix)  # held until shutdown, dropped by the kernel on a crash
         in_ring = FrameRing.create(f"{self.prefix}-in", options.input_capacity, self._ctx, options.ring_slots)
         out_ring = FrameRing.create(f"{self.prefix}-out", self.size, self._ctx, options.ring_slots)
         self._rings = [in_ring, out_ring]
         # 3. engine process (spawn): loads the models while the sink already shows passthrough
+        self._engine.heartbeat.limits = self.profile.watchdog
         self._engine.start()
-        # 4. source thread: connects (and reconnects), publishes into the input ring
+        # 4. source thread: reads (and reconnects), publishes into the input ring
         self._source = SourceStage(self._source_factory, in_ring, self.telemetry, self._backoff(),
                                    on_end=lambda: self._engine.send(Flush()), timeout_s=options.source_timeout_s,
                                    capacity=options.input_capacity)
         self._source.start(first_source)
         if self._watcher is not None:
             threading.Thread(target=self._watch_profile, name="profile-watch", daemon=True).start()
-        # 5. sink at the model's size and the source's rate; the output stage chooses its frames
+        # 5. sink at the model's size and the output rate; the output stage fills every slot of its grid
         self._sink.open(sink, self.size[0], self.size[1], fps)
-        self._output = OutputStage(self.size, in_ring, out_ring, self._sink, self.telemetry,
-                                   options.hold_after_s, options.stall_after_s, options.overlay, tap=self.preview.offer)
+        self._output = OutputStage(self.size, in_ring, out_ring, self._sink, self.telemetry, self.profile.output,
+                                   options.overlay, tap=self.preview.offer)
         logger.info(
             "broadcast started: %s -> engine (%s, %dx%d) -> %s at %.2f fps; shm prefix %s",
-            type(first_source).__name__, options.model, self.size[1], self.size[0], type(sink).__name__, fps, self.prefix,
+            self.profile.source.plugin, options.model, self.size[1], self.size[0], type(sink).__name__, fps, self.prefix,
         )
         return fps
+
+    def _open_first_source(self) -> Source | None:
+        """The source, opened. One that cannot be opened ends the start with a FatalShowError when its policy
+        says so ([source] on_open_failure, else the plugin's retry_open: a file must open, a camera may come
+        later); otherwise None: the source stage keeps trying (NO SIGNAL meanwhile)."""
+        source = self._source_factory()
+        section = self.profile.source
+        retry = type(source).retry_open if section.on_open_failure == "auto" else section.on_open_failure == "retry"
+        try:
+            source.open()
+        except Exception as exc:
+            source.close("could not be opened")
+            reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, PluginError) else str(exc)
+            if not retry:
+                raise FatalShowError(f"the source cannot be opened: {reason}") from None
+            logger.warning("the source cannot be opened yet (%s); NO SIGNAL while it keeps trying ([source] "
+                           "on_open_failure = %r)", reason, section.on_open_failure)
+            self.telemetry.add("source_reconnects")
+            return None
+        return source
 
     def _engine_spec(self) -> EngineSpec:
         """What a (re)started engine runs: the current profile, in the requested style."""
@@ -262,9 +301,9 @@ class Supervisor:
     # --- the sink loop -------------------------------------------------------------------------
 
     def _loop(self, fps: float, deadline: float | None, stop_event: threading.Event | None) -> None:
+        """Per tick: controls, live settings, engine watch, then a frame into every due slot of the output grid."""
         assert self._source is not None and self._output is not None
-        period = 1.0 / fps
-        next_tick = time.monotonic()
+        clock = OutputClock(fps, now_ns())
         while not self._stop.is_set() and not (stop_event is not None and stop_event.is_set()):
             if deadline is not None and time.monotonic() >= deadline:
                 break
@@ -273,16 +312,20 @@ class Supervisor:
                 logger.info("source ended and engine drained: stopping")
                 break
             self._control_stage.tick()
+            self._output.settings = self.profile.output  # cheap settings apply live (a profile reload)
+            self._engine.heartbeat.limits = self.profile.watchdog
             self._engine.watch()
-            written = self._output.tick(self._source, self._engine, self._control_stage.forced_passthrough)
+            if self._engine.fatal is not None:
+                raise FatalShowError(self._engine.fatal)
+            written = self._output.tick(clock.due(now_ns()), self._source, self._engine,
+                                        self._control_stage.forced_passthrough)
             if written is not None:
                 for published in self._switches.on_engine_frame(written, now_ns()):
                     self.controls.publish(published)
-            next_tick += period
-            delay = next_tick - time.monotonic()
-            if delay < -period:
-                next_tick = time.monotonic()  # fell behind (slow sink): do not burst to catch up
-            elif delay > 0:
+            if clock.skipped:
+                self.telemetry.set(slots_skipped=clock.skipped)
+            delay = (clock.next_due_ns() - now_ns()) / 1e9
+            if delay > 0:
                 self._stop.wait(delay)
 
     def _on_style_event(self, event: StyleEvent) -> None:
@@ -312,4 +355,6 @@ class Supervisor:
         for ring in self._rings:
             ring.close()
             ring.unlink()
+        if self._ownership is not None:
+            self._ownership.release()
         logger.info("broadcast stopped: %s", self.telemetry.snapshot().status_line())

@@ -29,6 +29,7 @@ class StreamState(StrEnum):
     STARTING = "starting"  # nothing written yet
     WARMING_UP = "warming_up"  # passthrough: the engine is loading or warming up
     LIVE = "live"  # restyled frames from the engine
+    HOLDING = "holding"  # the last restyled frame, repeated: the engine works on the next (a re-warm, a slow frame)
     PASSTHROUGH = "passthrough"  # passthrough: the engine is up but not producing (stalled)
     RESTARTING = "restarting"  # passthrough: the engine died and is being restarted
     NO_SIGNAL = "no_signal"  # the source is lost: holding the last frame / a no-signal card
@@ -37,7 +38,7 @@ class StreamState(StrEnum):
     def caption(self, engine_state: str) -> str:
         """The words on a passthrough / no-signal frame (``media.overlay.status_caption`` draws them)."""
         return {
-            StreamState.WARMING_UP: f"PASSTHROUGH: engine {engine_state}",
+            StreamState.WARMING_UP: f"PASSTHROUGH: engine {engine_state.replace('_', ' ')}",
             StreamState.RESTARTING: "PASSTHROUGH: engine restarting",
             StreamState.PASSTHROUGH: "PASSTHROUGH: engine stalled",
             StreamState.NO_SIGNAL: "NO SIGNAL",
@@ -57,8 +58,8 @@ class TelemetrySnapshot:
     dropped_input: int  # camera frames the engine never took: a newer one came while it worked
     dropped_output: int  # engine outputs the sink never showed: a newer one, or one older than the frame on screen
     frames_in: int
-    frames_out: int
-    passthrough_frames: int
+    frames_out: int  # every frame written: live + held + passthrough + no_signal
+    passthrough_frames: int  # the camera instead of the engine (loading, restarting, stalled, or forced)
     engine_restarts: int
     source_reconnects: int
     sink_reopens: int = 0  # the sink failed repeatedly and was closed and opened again
@@ -77,6 +78,11 @@ class TelemetrySnapshot:
     loras: dict[str, float] = dataclasses.field(default_factory=dict)  # LoRA faders on air, as the engine holds them
     sink: str = ""  # what the sink is doing (Sink.detail), e.g. "stream h264 (libx264 zerolatency) -> udp://..."
     sink_dropped: int = 0  # frames the sink took but never published (latest-frame-wins sender)
+    live_frames: int = 0  # a new restyled frame from the engine
+    held_frames: int = 0  # the last restyled frame again (the engine is slower than the output, or re-warming)
+    no_signal_frames: int = 0  # NO SIGNAL cards (the source is lost)
+    longest_hold_ms: float = 0.0  # the longest run of held frames so far (a re-warm, a slow frame), in ms
+    slots_skipped: int = 0  # output slots no frame was written for (the sink loop itself was frozen > 1 s)
     blend: dict[str, Any] | None = None  # the fader held between two styles: {"a", "b", "t"} (None: none)
 
     def as_dict(self) -> dict[str, Any]:
@@ -104,6 +110,8 @@ class TelemetrySnapshot:
             + ("  (BACKEND FALLBACK)" if self.backend_fallback else "")
             + ("  (SINK FALLBACK)" if "FALLBACK" in self.sink else "")
             + (f"  sink drops {self.sink_dropped}" if self.sink_dropped else "")
+            + f"  frames live {self.live_frames} held {self.held_frames} passthrough {self.passthrough_frames}"
+            + (f" no-signal {self.no_signal_frames}" if self.no_signal_frames else "")
         )
 
 
@@ -166,6 +174,9 @@ class Telemetry:
         self.loras: dict[str, float] = {}
         self.sink = ""
         self.sink_dropped = 0
+        self.live_frames = self.held_frames = self.no_signal_frames = 0
+        self.longest_hold_ms = 0.0
+        self.slots_skipped = 0
         self.blend: dict[str, Any] | None = None
         self._switch_ms: deque[float] = deque(maxlen=latency_samples)
 
@@ -179,10 +190,20 @@ class Telemetry:
             self.frames_in += 1
             self._in.tick(now_ns())
 
-    def frame_out(self, passthrough: bool) -> None:
+    def frame_out(self, kind: str) -> None:
+        """One frame written: ``kind`` is "live", "held", "passthrough" or "no_signal"."""
         with self._lock:
             self.frames_out += 1
-            self.passthrough_frames += int(passthrough)
+            if kind == "live":
+                self.live_frames += 1
+            elif kind == "held":
+                self.held_frames += 1
+            elif kind == "passthrough":
+                self.passthrough_frames += 1
+            elif kind == "no_signal":
+                self.no_signal_frames += 1
+            else:
+                raise ValueError(f"frame kind must be live, held, passthrough or no_signal, got {kind!r}")
             self._out.tick(now_ns())
 
     def engine_frame(self, latency_ns: int) -> None:
@@ -237,6 +258,11 @@ class Telemetry:
                 loras=dict(self.loras),
                 sink=self.sink,
                 sink_dropped=self.sink_dropped,
+                live_frames=self.live_frames,
+                held_frames=self.held_frames,
+                no_signal_frames=self.no_signal_frames,
+                longest_hold_ms=self.longest_hold_ms,
+                slots_skipped=self.slots_skipped,
                 blend=None if self.blend is None else dict(self.blend),
             )
 

@@ -33,10 +33,13 @@ def test_diff_engine_steps_reach_the_styles_not_a_restart(tmp_path):
     assert changes.styles_stream_changed == ("cartoon",) and not changes.restart  # zaum: strength, 2 steps still
 
 
+REAL = BASE.replace("[engine]", '[models]\npreset = "live2diff"\n[engine]')  # per-style weights need real models
+
+
 def test_diff_models_hotkeys_and_restarts(tmp_path):
-    old = _profile(BASE, tmp_path)
+    old = _profile(REAL, tmp_path)
     text = (
-        BASE.replace('hotkey = "ctrl+alt+1"', 'hotkey = "ctrl+alt+1"\nstyle_checkpoint = "./toon.safetensors"')
+        REAL.replace('hotkey = "ctrl+alt+1"', 'hotkey = "ctrl+alt+1"\nstyle_checkpoint = "./toon.safetensors"')
         .replace('rewarm = "ctrl+alt+r"', 'rewarm = "ctrl+alt+w"')
         .replace("width = 64", "width = 128")
         .replace('"out.mp4"', '"other.mp4"')
@@ -45,9 +48,9 @@ def test_diff_models_hotkeys_and_restarts(tmp_path):
     assert changes.styles_models_changed == ("cartoon",)
     assert changes.hotkeys_changed and changes.styles_hotkey_changed == ()
     assert changes.restart == ("sink", "engine")
-    shared = _profile(BASE.replace("[engine]", '[models]\nloras = [{ path = "./a.safetensors" }]\n[engine]'), tmp_path)
+    shared = _profile(REAL.replace("[models]", '[models]\nloras = [{ path = "./a.safetensors" }]'), tmp_path)
     assert diff_profiles(old, shared).styles_models_changed == ("cartoon", "zaum")  # [models] reaches every style
-    vae = _profile(BASE.replace("[engine]", '[models]\nvae = "./taesd"\n[engine]'), tmp_path)
+    vae = _profile(REAL.replace("[models]", '[models]\nvae = "./taesd"'), tmp_path)
     assert diff_profiles(old, vae).restart == ("models",)
 
 
@@ -64,3 +67,11 @@ def test_diff_a_styles_text_layer_is_a_prompt_change(tmp_path):
     changes = diff_profiles(old, new)
     assert changes.styles_prompt_changed == ("zaum",) and not changes.restart
     assert any("clip_skip 2 -> 3" in line for line in changes.describe())
+
+
+def test_output_and_watchdog_apply_live(tmp_path):
+    old = _profile(BASE, tmp_path)
+    new = _profile(BASE + "[output]\nhold_s = 5.0\n[watchdog]\nstuck_s = 120\n", tmp_path)
+    changes = diff_profiles(old, new)
+    assert changes.live == ("output", "watchdog") and not changes.restart
+    assert "[output] changed (applied live)" in changes.describe()

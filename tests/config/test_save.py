@@ -18,6 +18,9 @@ SHOW = """\
 # My show: comments everywhere must survive a save.
 name = "tuesday"   # the show's name
 
+[models]
+preset = "live2diff"   # real weights: a style's LoRAs would be refused under the tiny preset
+
 [engine]
 width = 64
 height = 64

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from live2diff_broadcast.config import ProfileError, load_profile, strength_to_t_index_list
+from live2diff_broadcast.config import Profile, ProfileError, load_profile, strength_to_t_index_list
 from live2diff_broadcast.config.hotkeys import hotkey_signature
 from live2diff_broadcast.plugin_api import PluginRegistry, discover_plugins
 
@@ -214,7 +214,8 @@ def test_model_source_must_name_a_file_in_a_repo(tmp_path):
 def test_style_model_overrides(tmp_path):
     path = _write(
         tmp_path,
-        '[models]\nstyle_checkpoint = "./toon.safetensors"\nloras = [{ path = "./a.safetensors", weight = 0.5 }]\n'
+        '[models]\npreset = "live2diff"\nstyle_checkpoint = "./toon.safetensors"\n'
+        'loras = [{ path = "./a.safetensors", weight = 0.5 }]\n'
         + STYLE.format(name="inherit")
         + STYLE.format(name="bare") + 'style_checkpoint = "none"\nloras = []\n'
         + STYLE.format(name="own") + 'base = "./sd15"\nloras = [{ path = "./b.safetensors", weight = 0.7 }]\n',
@@ -224,6 +225,26 @@ def test_style_model_overrides(tmp_path):
     assert inherit == profile.models
     assert bare.style_checkpoint is None and bare.loras == []
     assert own.base == "./sd15" and own.style_checkpoint == "./toon.safetensors" and own.loras[0].weight == 0.7
+
+
+def test_per_style_weights_under_the_tiny_preset_are_refused_not_ignored(tmp_path):
+    message = _error(_write(
+        tmp_path,
+        '[models]\nstyle_checkpoint = "./toon.safetensors"\n'
+        + STYLE.format(name="a") + 'loras = [{ path = "./b.safetensors" }]\n'
+        + STYLE.format(name="b") + 'style_checkpoint = "none"\nloras = []\n',  # "no weights": nothing ignored
+    ))
+    assert "models.style_checkpoint: the tiny preset builds random-weight models and loads no model file" in message
+    assert 'styles[0].loras: the tiny preset' in message and 'set models.preset = "live2diff"' in message
+    assert "styles[1]" not in message
+
+
+def test_the_engine_size_follows_the_preset_unless_set():
+    assert (Profile().engine.width, Profile().engine.height) == (256, 144)  # tiny: several fps on a 2-core CPU
+    real = Profile(models={"preset": "live2diff"})
+    assert (real.engine.width, real.engine.height) == (768, 432)  # 16:9
+    assert Profile(engine={"width": 512, "height": 512}).engine.width == 512
+    assert Profile(**Profile().model_dump()).engine.height == 144  # a dump (the engine's copy) keeps it
 
 
 # --- hotkeys ----------------------------------------------------------------------------------------
@@ -324,7 +345,8 @@ def test_two_loras_answering_to_one_fader_name_are_refused(tmp_path):
     text = STYLE.format(name="a") + 'loras = [{ path = "a/ink.safetensors" }, { path = "b/ink.safetensors" }]\n'
     message = _error(_write(tmp_path, text))
     assert "styles[0].loras" in message and "two LoRAs answer to the fader name(s) ['ink']" in message
-    named = STYLE.format(name="a") + 'loras = [{ path = "./a/ink.safetensors" }, { path = "./b/ink.safetensors", name = "ink2" }]\n'
+    named = ('[models]\npreset = "live2diff"\n' + STYLE.format(name="a")
+             + 'loras = [{ path = "./a/ink.safetensors" }, { path = "./b/ink.safetensors", name = "ink2" }]\n')
     path = _write(tmp_path, named)
     assert [lora.fader_name for lora in load_profile(path).styles[0].loras or []] == ["ink", "ink2"]
 

@@ -46,7 +46,9 @@ class Consumer:
                 "state": "live", "output_fps": 20.0 + (self.ticks % 10) / 10, "engine_fps": 19.5,
                 "latency_p50_ms": 40.0 + self.ticks % 7, "latency_p95_ms": 61.0, "backend": "pytorch",
                 "backend_fallback": None, "forced_passthrough": self.passthrough, "last_switch_ms": None,
-                "styles": list(STYLES), "loras": {"ink": 1.0, "paint 'wash'": 0.3}}
+                "styles": list(STYLES), "loras": {"ink": 1.0, "paint 'wash'": 0.3},
+                "live_frames": 100 + self.ticks, "held_frames": 300, "passthrough_frames": 40, "no_signal_frames": 2,
+                "longest_hold_ms": 1250.0}
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,7 +1,10 @@
 """The dock page in headless Chromium (Debian chromium + chromedriver) against a real control server.
 
 Clicking a style button switches the style (checked on the bus consumer and /status), and the
-telemetry on the page follows the pushed state. Against a real running show (tiny engine process):
+telemetry on the page follows the pushed state. The token bootstrap: the dock URL `run` prints
+(``/#token=T``, what one pastes into OBS) connects and leaves no token in the address bar; the
+plain page asks for the token and takes a pasted URL; a refused token is asked for again.
+Against a real running show (tiny engine process):
 the preview shows the show's own output frames and they change; state, rates, frame counts, the
 held fader and engine restarts read as /status has them; no key labels for hotkeys that are not
 live; the prompt box edits the style on air, bad values are refused with the reason, Save writes
@@ -94,9 +97,13 @@ def wait_until(what: str, condition: Callable[[], Any], timeout: float = 10.0) -
         time.sleep(0.05)
 
 
+def connected(browser: Any) -> bool:
+    return "up" in (browser.find_element(By.ID, "conn").get_attribute("class") or "")
+
+
 def test_dock_switches_styles_and_shows_live_telemetry(show: tuple[ControlServer, Consumer], browser: Any) -> None:
     srv, consumer = show
-    browser.get(srv.url)
+    browser.get(srv.dock_url)
     buttons = wait_until("style buttons", lambda: browser.find_elements(By.CSS_SELECTOR, "#styles button"))
     assert [b.get_attribute("data-style") for b in buttons] == STYLES
     assert "ctrl+alt+3" in buttons[2].text
@@ -119,6 +126,9 @@ def test_dock_switches_styles_and_shows_live_telemetry(show: tuple[ControlServer
     wait_until("fps to update (pushed)", lambda: seen.add(browser.find_element(By.ID, "fps").text) or len(seen) >= 3)
     assert all(v.replace(".", "").isdigit() for v in seen), seen
     assert browser.find_element(By.ID, "p95").text == "61"
+    frames = [browser.find_element(By.ID, name).text for name in ("frames-held", "frames-pt", "hold")]
+    assert frames == ["300", "42", "1.25"]  # held, passthrough + no-signal, the longest hold in s
+    assert int(browser.find_element(By.ID, "frames-live").text) > 100
 
     browser.find_element(By.ID, "passthrough").click()
     browser.find_element(By.CSS_SELECTOR, '#styles button[data-style="oil painting"]').click()
@@ -135,7 +145,7 @@ def _drag(browser: Any, element: Any, value: float) -> None:
 
 def test_dock_faders_send_blend_and_lora_commands(show: tuple[ControlServer, Consumer], browser: Any) -> None:
     srv, consumer = show
-    browser.get(srv.url)
+    browser.get(srv.dock_url)
     wait_until("the connection", lambda: "up" in (browser.find_element(By.ID, "conn").get_attribute("class") or ""))
     rows = wait_until("a fader per LoRA", lambda: browser.find_elements(By.CSS_SELECTOR, "#loras .fader"))
     assert [r.get_attribute("data-lora") for r in rows] == ["ink", "paint 'wash'"]
@@ -153,6 +163,42 @@ def test_dock_faders_send_blend_and_lora_commands(show: tuple[ControlServer, Con
     _drag(browser, rows[1].find_element(By.TAG_NAME, "input"), 0.6)
     moved = wait_until("the LoRA at 0.6", lambda: [a for a in consumer.seen if isinstance(a, SetLoraWeight) and a.weight == 0.6])
     assert moved[-1].name == "paint 'wash'"  # quoted through the command line and back
+
+
+def test_the_dock_url_connects_and_leaves_no_token_behind(show: tuple[ControlServer, Consumer], browser: Any) -> None:
+    """What an OBS Custom Browser Dock does with the one pasted URL; the token leaves the address bar at once."""
+    srv, consumer = show
+    browser.get(srv.dock_url)
+    wait_until("the connection", lambda: connected(browser))
+    assert browser.current_url == srv.url and srv.token not in browser.execute_script("return location.href")
+    assert srv.token not in browser.page_source
+    assert browser.execute_script("return sessionStorage.getItem('live2diff.control-token')") == srv.token
+    assert browser.find_element(By.ID, "token-box").get_attribute("hidden") is not None
+    browser.refresh()  # a reload (OBS reloads docks) keeps the tab's token
+    wait_until("the connection after a reload", lambda: connected(browser))
+    browser.find_element(By.CSS_SELECTOR, '#styles button[data-style="sketch"]').click()
+    wait_until("the switch", lambda: consumer.selector.target == "sketch")
+
+
+def test_the_plain_page_asks_for_the_token(show: tuple[ControlServer, Consumer], browser: Any) -> None:
+    """Issue 18.1: the plain page used to carry the token; now it asks. A wrong token is refused and asked again."""
+    srv, consumer = show
+    browser.get(srv.url)
+    box = wait_until("the token prompt", lambda: browser.find_element(By.ID, "token-box").is_displayed()
+                     and browser.find_element(By.ID, "token-box"))
+    assert srv.token not in browser.page_source and not connected(browser)
+    field = browser.find_element(By.ID, "token-input")
+    field.send_keys("0" * 64)
+    browser.find_element(By.CSS_SELECTOR, "#token-form button").click()
+    wait_until("the refusal and a new prompt", lambda: box.is_displayed()
+               and "refused" in browser.find_element(By.ID, "token-why").text)
+    assert consumer.seen == []
+    field.send_keys(srv.dock_url)  # the whole URL `run` printed is fine too
+    browser.find_element(By.CSS_SELECTOR, "#token-form button").click()
+    wait_until("the connection", lambda: connected(browser))
+    assert not box.is_displayed()
+    browser.find_element(By.ID, "next").click()
+    wait_until("next style", lambda: consumer.selector.target == "oil painting")
 
 
 # --- the dock of a real running show (tiny engine process, control server with the preview) --------------------
@@ -182,7 +228,7 @@ def live_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     path = tmp_path / "show.toml"
     path.write_text(LIVE_PROFILE)
-    show = Show(load_profile(path, check_plugins=False), stall_after_s=60.0, profile_path=path)
+    show = Show(load_profile(path, check_plugins=False), hold_s=60.0, profile_path=path)
     sup = show.sup
     srv = ControlServer(sup.controls, sup.status, port=0, controls=lambda: dock_controls(sup.profile, hotkeys_live=False),
                         preview=sup.preview_feeds())
@@ -207,7 +253,7 @@ def _picture(browser: Any) -> tuple[int, np.ndarray] | None:
 def test_a_running_show_s_dock_shows_its_output_and_truthful_fields(live_show: tuple[Show, ControlServer, Path],
                                                                    browser: Any) -> None:
     show, srv, _ = live_show
-    browser.get(srv.url)
+    browser.get(srv.dock_url)
     wait_until("the connection", lambda: "up" in (browser.find_element(By.ID, "conn").get_attribute("class") or ""), 30)
     # the picture: a real output frame, and it changes
     first = wait_until("a preview picture", lambda: _picture(browser), 60)
@@ -255,7 +301,7 @@ def type_into(element: Any, keys: str) -> None:
 def test_the_prompt_box_edits_the_style_on_air_and_saves_it(live_show: tuple[Show, ControlServer, Path],
                                                            browser: Any) -> None:
     show, srv, path = live_show
-    browser.get(srv.url)
+    browser.get(srv.dock_url)
     prompt = wait_until("the prompt box", lambda: (e := browser.find_element(By.ID, "prompt")).get_attribute("value")
                         == "anime" and e)
     assert browser.find_element(By.ID, "live-save").get_attribute("disabled") is not None  # nothing to save yet

@@ -58,7 +58,7 @@ def test_loopback_only_and_token_file_is_user_only(server: Server) -> None:
     assert path is not None and path.name == f"control-{port}.token"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
-    assert path.read_text().strip() == srv.token and len(srv.token) >= 40
+    assert path.read_text() == f"Authorization: Bearer {srv.token}\n" and len(srv.token) >= 40  # curl -H @file
     srv.stop()
     assert not path.exists()
 
@@ -144,11 +144,13 @@ def test_dns_rebinding_host_is_refused(server: Server, host: str) -> None:
             assert c.get("/status").status_code == 200
 
 
-def test_dock_page_embeds_the_token_with_a_strict_policy(server: Server) -> None:
+def test_dock_page_holds_no_token_and_a_strict_policy(server: Server) -> None:
+    """Issue 18.1: any local process that sent the right Host got the page with the token in it."""
     srv, _ = server
     with client(srv) as c:
         r = c.get("/")
-    assert r.status_code == 200 and srv.token in r.text and "__CONFIG__" not in r.text
+    assert r.status_code == 200 and srv.token not in r.text and "__CONFIG__" not in r.text
+    assert 'id="token-box"' in r.text  # it asks for the token instead
     csp = r.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
     assert r.headers["x-frame-options"] == "DENY" and r.headers["cache-control"] == "no-store"

@@ -86,11 +86,14 @@ class Show:
         plan: dict[str, int] | None = None,
         watcher: ProfileWatcher | None = None,
         duration: float = 600,
+        hold_s: float | None = None,
         profile_path: Any = None,
         **options: Any,
     ) -> None:
         FakeSource.plan = dict(plan or {})
         self.profile = profile or small_profile()
+        if hold_s is not None:  # [output] hold_s: how long the last engine frame is held without progress
+            self.profile = self.profile.model_copy(update={"output": self.profile.output.model_copy(update={"hold_s": hold_s})})
         self.sink = RecordingSink(PluginSettings())
         opts = SupervisorOptions(model=model, **options)  # type: ignore[arg-type]
         self.sup = Supervisor(self.profile, lambda: FakeSource(PluginSettings()), lambda: self.sink, options=opts,
@@ -116,15 +119,15 @@ class Show:
             time.sleep(0.05)
 
     def engine_frames(self) -> int:
-        snap = self.sup.telemetry.snapshot()
-        return snap.frames_out - snap.passthrough_frames
+        """New engine outputs written so far (held repeats not counted)."""
+        return self.sup.telemetry.snapshot().live_frames
 
     def wait_live(self) -> None:
         self.wait("engine frames", lambda: self.engine_frames() > 3)
 
     def stop(self) -> None:
         """Stop, then check what every show must leave: no process, no shm segment, a closed sink,
-        model-size frames with strictly increasing pts (no frame repeated or reordered)."""
+        model-size frames with strictly increasing pts (no slot written twice or out of order)."""
         engine_pid = self.sup.engine_pid
         self.sup.stop()
         self.thread.join(60)

@@ -29,14 +29,16 @@ def test_group_sigkill_leaks_nothing_after_the_next_start(tmp_path: Path) -> Non
     first = ShowProcess(write_profile(tmp_path / "a.toml", tmp_path / "a.mp4"), 120, tmp_path / "a.log",
                         "--no-control-server", passthrough_model=True)
     engine = _live(first)
-    assert len(shm_names(first.pid)) == 2, "the show has its two rings while it runs"
+    names = shm_names(first.pid)
+    rings = [n for n in names if not n.endswith(".lock")]
+    assert len(rings) == 2 and len(names) == 3, f"the show has its two rings and their lock while it runs: {names}"
     held = mapped_shm(list(first.processes().values()))
-    assert held == set(shm_names(first.pid)), f"the show maps nothing in /dev/shm but its rings (no sem.mp-*): {held}"
+    assert held == set(rings), f"the show maps nothing in /dev/shm but its rings (no sem.mp-*): {held}"
     time.sleep(2.5)  # the recording has a complete fragment (one per 1 s keyframe interval) to play
     first.kill_group()
     assert not alive(engine)
     leaked = shm_names(first.pid)
-    assert len(leaked) == 2, f"a group kill leaves the two rings (nobody can unlink them): {leaked}"
+    assert len(leaked) == 3, f"a group kill leaves the two rings and their lock file (nobody can unlink them): {leaked}"
 
     second = ShowProcess(write_profile(tmp_path / "b.toml", tmp_path / "b.mp4"), 120, tmp_path / "b.log",
                          "--no-control-server", passthrough_model=True)

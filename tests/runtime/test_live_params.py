@@ -55,7 +55,7 @@ def test_a_live_prompt_edit_changes_the_output_from_where_it_applied_and_replays
     profile = load_profile(path, check_plugins=False)
     watcher = ProfileWatcher(path, profile, check_plugins=False)
     record = tmp_path / "rec"
-    show = Show(profile, record_dir=str(record), stall_after_s=60.0, watcher=watcher, watch_interval_s=0.1,
+    show = Show(profile, record_dir=str(record), hold_s=60.0, watcher=watcher, watch_interval_s=0.1,
                 profile_path=path)
     try:
         show.wait_live()

@@ -55,7 +55,7 @@ def show_factory() -> Iterator[Callable[..., Show]]:
     shows: list[Show] = []
 
     def make(*args: Any, **kwargs: Any) -> Show:
-        kwargs = {"watch_interval_s": 0.1, "stall_after_s": 60.0, **kwargs}
+        kwargs = {"watch_interval_s": 0.1, "hold_s": 60.0, **kwargs}
         shows.append(Show(*args, **kwargs))
         return shows[-1]
 

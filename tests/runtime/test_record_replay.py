@@ -58,7 +58,7 @@ def test_replay_reproduces_the_recorded_run(tmp_path: Path) -> None:
     profile_path.write_text(PROFILE)
     profile = load_profile(profile_path, check_plugins=False)
     record = tmp_path / "rec"
-    show = Show(profile, record_dir=str(record), stall_after_s=60.0)
+    show = Show(profile, record_dir=str(record), hold_s=60.0)
     try:
         show.wait_live()
         for action in (SelectStyle("s1"), BlendStyles("s0", "s1", 0.25), Rewarm()):

@@ -15,8 +15,8 @@ from live2diff_broadcast.runtime.transport import leftover_segments
 from tests.runtime.harness import SIZE, FakeSource, RecordingSink, Show, small_profile
 
 
-def running(model: str, plan: dict[str, int] | None = None) -> Show:
-    return Show(model=model, plan=plan, duration=120, backoff_initial_s=0.2, backoff_max_s=1.0)
+def running(model: str, plan: dict[str, int] | None = None, hold_s: float | None = None) -> Show:
+    return Show(model=model, plan=plan, duration=120, backoff_initial_s=0.2, backoff_max_s=1.0, hold_s=hold_s)
 
 
 def test_passthrough_until_the_engine_is_live_then_engine_frames() -> None:
@@ -24,7 +24,7 @@ def test_passthrough_until_the_engine_is_live_then_engine_frames() -> None:
     try:
         run.wait("passthrough frames", lambda: run.sup.telemetry.snapshot().passthrough_frames > 0)
         run.wait("engine frames", lambda: run.engine_frames() > 10)
-        assert run.sup.telemetry.snapshot().state is StreamState.LIVE
+        assert run.sup.telemetry.snapshot().state in (StreamState.LIVE, StreamState.HOLDING)
         assert run.sink.opened == (SIZE, SIZE, 60.0)
     finally:
         run.stop()
@@ -53,19 +53,22 @@ def test_killed_engine_means_passthrough_then_live_again() -> None:
         run.stop()
 
 
-def test_a_stopped_engine_is_covered_by_passthrough_long_before_the_heartbeat_kills_it() -> None:
-    run = running("passthrough")  # the identity engine: 60 fps, so its stall limit is the 0.5 s floor
+def test_a_stopped_engine_is_held_then_covered_by_passthrough_before_the_heartbeat_kills_it() -> None:
+    run = running("passthrough", hold_s=0.5)  # the identity engine: 60 fps, so the hold limit is the 0.5 s setting
     try:
         run.wait("engine live", lambda: run.engine_frames() > 30)
         pid = run.sup.engine_pid
         assert pid is not None
+        before = run.sup.telemetry.snapshot()
         os.kill(pid, signal.SIGSTOP)
         stopped_at = time.monotonic()
-        before = run.sup.telemetry.snapshot().passthrough_frames
-        run.wait("passthrough", lambda: run.sup.telemetry.snapshot().passthrough_frames > before, timeout=10)
+        run.wait("passthrough", lambda: run.sup.telemetry.snapshot().passthrough_frames > before.passthrough_frames,
+                 timeout=10)
         covered_after = time.monotonic() - stopped_at
         assert covered_after < 2.5, f"passthrough came {covered_after:.1f} s after the stop"  # heartbeat kill: 3 s
-        assert run.sup.telemetry.snapshot().engine_hangs == 0  # covered before any kill
+        snap = run.sup.telemetry.snapshot()
+        assert snap.engine_hangs == 0  # covered before any kill
+        assert snap.held_frames > before.held_frames  # the last engine frame held until then: no empty slot
         run.wait("the hang detected and the engine replaced", lambda: run.sup.telemetry.snapshot().engine_hangs >= 1)
     finally:
         run.stop()

@@ -13,6 +13,8 @@ sink (see ``profiles/example_show.toml`` for every field with comments). Layout:
                   noise_mode, hotkey
     [source] / [sink]   plugin + settings (checked against the plugin's declared Settings at load)
     [obs]         OBS scene -> style over obs-websocket (config/obs.py)
+    [output]      output frame rate, how long the last restyled frame is held (applied live)
+    [watchdog]    when a silent or stuck engine process is replaced (applied live)
 
 Strength: a style may give ``strength`` in (0, 1] instead of ``t_index_list``. It keeps the
 engine's step count n = len(engine.t_index_list) and denoises k = round(50 * strength) of the
@@ -35,18 +37,20 @@ file, the field path (``styles[2].hotkey``), the value and what is allowed.
 
 One file per section: ``models.py`` ([models] and LoRAs), ``engine.py``, ``styles.py``,
 ``steps.py`` (t_index_list and strength), ``control.py`` ([hotkeys], [control]), ``plugins.py``
-([source] / [sink]), ``profile.py`` (the root and its cross-section checks) and ``loading.py``
-(file -> Profile, ProfileError). Every public name is re-exported here.
+([source] / [sink]), ``output.py`` ([output]), ``watchdog.py`` ([watchdog]), ``profile.py`` (the
+root and its cross-section checks) and ``loading.py`` (file -> Profile, ProfileError). Every public name is re-exported here.
 """
 
 from .control import ControlSection, HotkeysSection
 from .engine import EngineSection
 from .loading import ProfileError, load_profile, parse_profile, read_profile_bytes
 from .models import LoraSection, ModelsSection
-from .plugins import PluginSection, plugin_problems
+from .output import OutputSection
+from .plugins import PluginSection, SourceSection, plugin_problems
 from .profile import Profile
 from .steps import TIndexList, strength_to_t_index_list
 from .styles import StyleSection
+from .watchdog import WatchdogSection
 
 __all__ = [
     "ControlSection",
@@ -54,11 +58,14 @@ __all__ = [
     "HotkeysSection",
     "LoraSection",
     "ModelsSection",
+    "OutputSection",
     "PluginSection",
     "Profile",
     "ProfileError",
+    "SourceSection",
     "StyleSection",
     "TIndexList",
+    "WatchdogSection",
     "load_profile",
     "parse_profile",
     "plugin_problems",

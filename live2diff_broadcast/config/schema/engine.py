@@ -10,12 +10,19 @@ from ...engine.config import CausalWindow, StreamConfig
 from .base import Section
 from .steps import TIndexList
 
+# Engine sizes (width, height). 16:9 like the webcams it restyles; SD1.5 takes any multiple of 8. The tiny
+# preset's default is small enough for several frames per second on a 2-core CPU (docs/benchmarks.md).
+DEFAULT_SIZE = (768, 432)
+TINY_SIZE = (256, 144)
+
 
 class EngineSection(Section):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
-    width: int = Field(default=512, ge=64, le=2048, multiple_of=8)
-    height: int = Field(default=512, ge=64, le=2048, multiple_of=8)
+    # Unset: 768x432, or 256x144 under the tiny preset. Frames of another aspect are scaled to cover this size
+    # and cropped (the default; no bars, no distortion; media/resize.py), passthrough frames get the same crop.
+    width: int = Field(default=DEFAULT_SIZE[0], ge=64, le=2048, multiple_of=8)
+    height: int = Field(default=DEFAULT_SIZE[1], ge=64, le=2048, multiple_of=8)
     # Denoising steps over the 50-step LCM schedule (index i = timestep 999 - 20 i); its length is the
     # number of steps per frame (and the frames of output latency + 1). Styles may override it.
     # defaults come from the engine's own config: window, warmup and steps live in one place

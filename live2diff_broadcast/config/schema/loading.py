@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,10 @@ if TYPE_CHECKING:
     from ...plugin_api import PluginRegistry
 
 logger = logging.getLogger(__name__)
+
+MAX_PROFILE_BYTES = 1024 * 1024  # a show profile is a few KB of TOML; /dev/zero or a 3 GB file is refused unread
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a pipe (FIFO)"),
+          (stat.S_ISSOCK, "a socket"))
 
 
 class ProfileError(ValueError):
@@ -60,15 +66,45 @@ def parse_profile(
 
 
 def read_profile_bytes(path: Path) -> bytes:
-    """The file's bytes, or a ProfileError that says why not."""
-    try:
-        return path.read_bytes()
+    """The file's bytes, or a ProfileError that says why not: only a regular file of at most
+    ``MAX_PROFILE_BYTES`` is read (a device, a pipe or a huge file is refused before reading)."""
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise ProfileError(f"{path}: no such profile file") from None
     except IsADirectoryError:
         raise ProfileError(f"{path}: is a directory, expected a TOML profile file") from None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ProfileError(f"{path}: is a directory, expected a TOML profile file")
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+            raise ProfileError(f"{path}: is {kind}; expected a TOML profile file (a regular file)")
+        if info.st_size > MAX_PROFILE_BYTES:
+            raise ProfileError(_too_large(path, info.st_size))
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_PROFILE_BYTES:  # the file may grow while we read: never past the limit
+            chunk = os.read(fd, MAX_PROFILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_PROFILE_BYTES:
+            raise ProfileError(_too_large(path, size))
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _too_large(path: Path, size: int) -> str:
+    return (f"{path}: {size / 1e6:.1f} MB, over the {MAX_PROFILE_BYTES // 1024} KiB limit for a profile "
+            "(a show profile is a few KB of TOML)")
 
 
 def _parse_toml(raw: bytes, path: Path) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError
 
@@ -18,6 +18,15 @@ class PluginSection(Section):
     plugin: str = Field(min_length=1)
     settings: dict[str, Any] = Field(default_factory=dict)
 
+
+OpenFailure = Literal["auto", "exit", "retry"]
+
+
+class SourceSection(PluginSection):
+    # A source that cannot be opened when the show starts: "exit" (run stops with error 2, naming it and why),
+    # "retry" (NO SIGNAL while it keeps trying, with backoff); "auto": the plugin's own choice (Source.retry_open:
+    # a file exits, cameras, NDI and the test pattern retry). A source lost later is always reconnected.
+    on_open_failure: OpenFailure = "auto"
 
 
 def plugin_problems(sections: Mapping[str, PluginSection], registry: PluginRegistry | None = None) -> list[str]:
@@ -45,9 +54,9 @@ def plugin_problems(sections: Mapping[str, PluginSection], registry: PluginRegis
 def raw_plugin_sections(data: dict[str, Any]) -> dict[str, PluginSection]:
     """The [source] / [sink] sections of raw profile data that parse on their own (for one full report)."""
     sections = {}
-    for kind in ("source", "sink"):
+    for kind, section in (("source", SourceSection), ("sink", PluginSection)):
         try:
-            sections[kind] = PluginSection.model_validate(data[kind])
+            sections[kind] = section.model_validate(data[kind])
         except (KeyError, ValidationError):
             continue  # absent (the default is valid) or already reported by the schema
     return sections

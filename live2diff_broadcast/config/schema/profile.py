@@ -14,11 +14,13 @@ from ..errors import ENV_PREFIX, did_you_mean
 from ..hotkeys import HOTKEY_ACTIONS, HotkeyBinding, HotkeySignature, hotkey_signature
 from ..obs import ObsSection, obs_problems
 from .control import ControlSection, HotkeysSection
-from .engine import EngineSection
+from .engine import TINY_SIZE, EngineSection
 from .models import ModelsSection, means_none
-from .plugins import PluginSection
+from .output import OutputSection
+from .plugins import PluginSection, SourceSection
 from .steps import strength_to_t_index_list
 from .styles import StyleSection
+from .watchdog import WatchdogSection
 
 
 class Profile(BaseSettings):
@@ -33,9 +35,11 @@ class Profile(BaseSettings):
     default_style: str | None = None
     hotkeys: HotkeysSection = Field(default_factory=HotkeysSection)
     control: ControlSection = Field(default_factory=ControlSection)
-    source: PluginSection = Field(default_factory=lambda: PluginSection(plugin="test_pattern"))
+    source: SourceSection = Field(default_factory=lambda: SourceSection(plugin="test_pattern"))
     sink: PluginSection = Field(default_factory=lambda: PluginSection(plugin="file", settings={"path": "live2diff_out.mp4"}))
     obs: ObsSection = Field(default_factory=ObsSection)  # follow OBS's program scene (config/obs.py)
+    output: OutputSection = Field(default_factory=OutputSection)  # the constant-rate output (runtime/output_stage.py)
+    watchdog: WatchdogSection = Field(default_factory=WatchdogSection)  # when a hung engine is replaced
 
     @classmethod
     def settings_customise_sources(
@@ -51,10 +55,31 @@ class Profile(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Profile:
         problems = self._style_problems() + self._hotkey_problems() + self._model_source_problems()
-        problems += obs_problems(self.obs, [s.name for s in self.styles])
+        problems += self._tiny_problems() + obs_problems(self.obs, [s.name for s in self.styles])
         if problems:
             raise ValueError("\n".join(problems))
+        self._size_for_preset()
         return self
+
+    def _size_for_preset(self) -> None:
+        """An engine size left unset follows the preset: the tiny one runs at several fps on a 2-core CPU."""
+        engine = self.engine
+        if self.models.preset == "tiny" and not {"width", "height"} & engine.model_fields_set:
+            width, height = TINY_SIZE
+            self.engine = engine.model_copy(update={"width": width, "height": height})
+
+    def _tiny_problems(self) -> list[str]:
+        """Per-style weights the tiny preset would ignore (it builds random models and loads no file)."""
+        if self.models.preset != "tiny":
+            return []
+        fields = ["models.style_checkpoint"] if self.models.style_checkpoint else []
+        fields += ["models.loras"] if self.models.loras else []
+        for i, style in enumerate(self.styles):
+            fields += [f"styles[{i}].base"] if style.base is not None else []
+            fields += [f"styles[{i}].style_checkpoint"] if style.style_checkpoint and not means_none(style.style_checkpoint) else []
+            fields += [f"styles[{i}].loras"] if style.loras else []
+        return [f"{field}: the tiny preset builds random-weight models and loads no model file, so this would be "
+                "ignored; remove it, or set models.preset = \"live2diff\" to load real weights" for field in fields]
 
     def _style_problems(self) -> list[str]:
         problems: list[str] = []

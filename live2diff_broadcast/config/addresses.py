@@ -1,4 +1,5 @@
-"""Whether a bind address keeps a listener on this machine (the control server and OSC warn when not)."""
+"""Whether a bind address keeps a listener on this machine: the profile's [control] check (remote mode needs
+allowed_hosts), the control server, its Host guard and OSC. In config, the lowest layer that needs it."""
 
 from __future__ import annotations
 

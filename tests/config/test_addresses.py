@@ -2,7 +2,7 @@
 
 import pytest
 
-from live2diff_broadcast.control.loopback import is_loopback
+from live2diff_broadcast.config.addresses import is_loopback
 
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.8.9.10", "::1"])
