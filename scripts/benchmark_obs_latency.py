@@ -20,8 +20,8 @@ the arrival time minus the write time:
 
 Each OBS variant changes Media Source settings (SetInputSettings) and/or the stream's
 parameters; the table printed at the end (Markdown) goes into docs/benchmarks.md. The frame
-number probe is also run by tests/obs/test_obs_show.py (does it work, what number; no timing
-assertion).
+number probe is also run by tests/obs/test_benchmark_obs_latency.py (does it read frames back, is
+the delay sane; no timing assertion).
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ import logging
 import os
 import platform
 import random
+import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -51,6 +53,7 @@ sys.path.insert(0, str(REPO))
 
 from live2diff_broadcast.media.frames import Frame, now_ns  # noqa: E402
 from live2diff_broadcast.plugin_api import Sink  # noqa: E402
+from plugins._stream_encoder import MPEGTS_OPTIONS  # noqa: E402
 
 BITS = 16
 MEDIA = "Latency probe"
@@ -186,6 +189,8 @@ def media_input(kind: str, url: str, settings: dict[str, Any]) -> dict[str, Any]
         port = url.rsplit(":", 1)[1].split("?")[0]
         return {"playlist": [{"value": f"udp://@127.0.0.1:{port}", "hidden": False, "selected": False}],
                 "loop": False, "network_caching": 100, **settings}
+    if settings.get("is_local_file"):  # the URL as a "file": OBS then plays it unbuffered (README: Into OBS)
+        return {**OBS_DEFAULTS, **settings, "local_file": url, "looping": False}
     return {**OBS_DEFAULTS, **settings, "input": url}
 
 
@@ -334,17 +339,22 @@ class ObsVariant:
     pts_lag_ms: Callable[[], float] | None = None  # frames stamped this much before their write (engine latency)
 
 
+MPEGTS_NOW = dict(MPEGTS_OPTIONS)  # the stream sink's muxer options (a copy: mpegts_options() swaps the original)
 JITTER = random.Random(0)  # the simulated engine latency of the pts variants
 FFMPEG_MUX_DEFAULTS = {"flush_packets": "1"}  # the stream sink before: PES lengths omitted (FFmpeg's default)
 
 BEFORE = {"min_fps": 0}  # with FFMPEG_MUX_DEFAULTS: the stream sink as it was (no repeats, PES lengths omitted)
 ZERO = {"buffering_mb": 0}
+# What the README tells the streamer to set (Network Buffering 0 MB; keep playing while another scene is on air)
+RECOMMENDED_MEDIA = {"buffering_mb": 0, "restart_on_activate": False, "close_when_inactive": False, "hw_decode": False}
 
 OBS_VARIANTS = [
     ObsVariant("Media Source, OBS defaults (buffering 2 MB); stream sink before (no PES lengths, no repeats)",
                {}, BEFORE, mux=FFMPEG_MUX_DEFAULTS),
     ObsVariant("Media Source, OBS defaults (buffering 2 MB); stream sink now"),
     ObsVariant("Media Source, buffering 0 MB; stream sink now", ZERO),
+    ObsVariant("Media Source, Local File ticked, the udp:// URL as its file (unbuffered); stream sink now",
+               {**RECOMMENDED_MEDIA, "is_local_file": True}),
     ObsVariant("Media Source, buffering 0 MB + ffmpeg_options fflags=nobuffer probesize analyzeduration=0; now",
                {**ZERO, "ffmpeg_options": "fflags=nobuffer probesize=32768 analyzeduration=0"}),
     ObsVariant("Media Source, buffering 0 MB; stream sink now without repeats (min_fps 0)", ZERO, {"min_fps": 0}),
@@ -352,10 +362,16 @@ OBS_VARIANTS = [
                ZERO, {"timestamps": "capture"}, pts_lag_ms=lambda: JITTER.uniform(150, 450)),
     ObsVariant("Media Source, buffering 0 MB; engine latency 150-450 ms, pts = send time (now)",
                ZERO, {}, pts_lag_ms=lambda: JITTER.uniform(150, 450)),
-    ObsVariant("Media Source, buffering 0 MB, restart when active off; now", {**ZERO, "restart_on_activate": False}),
+    ObsVariant("Media Source, recommended (buffering 0 MB, restart when active off); stream sink now",
+               RECOMMENDED_MEDIA),
     ObsVariant("Media Source, buffering 0 MB, keyframe every 10 frames; now", ZERO, {"keyframe_interval": 10}),
     ObsVariant("Media Source, buffering 0 MB, x264 ultrafast; now", ZERO, {"preset": "ultrafast"}),
     ObsVariant("Media Source, buffering 0 MB, MPEG-2 (no repeats); now", ZERO, {"codec": "mpeg2video"}),
+    ObsVariant("Media Source, buffering 0 MB, stream at 60 fps; now", ZERO, fps=60.0),
+    ObsVariant("Media Source, buffering 0 MB, repeats up to 120 fps (min_fps 120); now", ZERO, {"min_fps": 120}),
+    ObsVariant("Media Source, buffering 0 MB, close when inactive on; now", {**ZERO, "close_when_inactive": True}),
+    ObsVariant("Media Source, buffering 0 MB; muxer delay 0.7 s (the ffmpeg CLI's -muxdelay default); now", ZERO,
+               mux={**MPEGTS_NOW, "max_delay": "700000"}),
     # not run by default (--only "canvas" / "VLC"): slower here for reasons of this machine, see docs/benchmarks.md
     ObsVariant("Media Source, buffering 0 MB, OBS canvas 60 fps; now", ZERO, canvas_fps=60),
     ObsVariant("VLC Video Source, network caching 100 ms; now", {"network_caching": 100}, kind="vlc_source"),
@@ -405,8 +421,12 @@ def headless_obs(tmp: Path) -> Iterator[Any]:
     """Xvfb + OBS 29 (tests/obs/harness.py); yields a connected obsws_python ReqClient."""
     import obsws_python
 
-    from tests.obs.harness import free_port, obs_studio, xvfb
+    from tests.obs.harness import free_port, missing_programs, obs_studio, xvfb
 
+    missing = missing_programs()
+    if missing:
+        raise SystemExit(f"{', '.join(missing)} not installed: bash scripts/setup_system.sh installs OBS and Xvfb "
+                         "(or leave the OBS paths out: --only PyAV NDI)")
     logging.getLogger("obsws_python").setLevel(logging.CRITICAL)
     port = free_port()
     with xvfb(tmp) as display, obs_studio(tmp, display, port):
@@ -417,10 +437,64 @@ def headless_obs(tmp: Path) -> Iterator[Any]:
             client.disconnect()
 
 
-def run_all(seconds: float, size: int, only: list[str], rounds: int, emit: Callable[[str], None]) -> list[PathResult]:
+@dataclass
+class Report:
+    """What a run measured, and where: the header docs/benchmarks.md needs, then one row per path."""
+
+    command: str
+    started: str
+    machine: str
+    load_before: str
+    load_after: str = ""
+    software: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    results: list[PathResult] = field(default_factory=list)
+    rounds_p50: dict[str, list[float]] = field(default_factory=dict)
+
+    def header(self) -> list[str]:
+        return [f"Date: {self.started}. Machine: {self.machine}.", f"Load (uptime) before: {self.load_before}",
+                f"Load (uptime) after: {self.load_after}", f"Software: {'; '.join(self.software)}.",
+                f"Command: `{self.command}`", *self.notes]
+
+    def table(self, markdown: bool) -> str:
+        head = ["path", "p50 ms", "p95 ms", "p50 per round", "samples", "note"]
+        rows = [[r.path, f"{r.p50:.0f}", f"{r.pct(0.95):.0f}", ", ".join(f"{p:.0f}" for p in self.rounds_p50[r.path]),
+                 str(len(r.samples_ms)), r.note] for r in self.results]
+        if markdown:
+            lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            lines += ["| " + " | ".join(row) + " |" for row in rows]
+            return "\n".join(["", *self.header(), "", *lines])
+        widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in [head, *rows]]
+        return "\n".join(["", *self.header(), "", *lines])
+
+
+def uptime() -> str:
+    """`uptime`'s line (load averages over 1, 5 and 15 minutes), or os.getloadavg() without the program."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30 if hasattr(os, "sysconf") else 0
+    return (f"{platform.node()}, {os.cpu_count()} CPUs ({model or platform.processor() or 'unknown CPU'}), "
+            f"{memory:.0f} GiB, {platform.system()} {platform.release()}, no GPU used")
+
+
+def run_all(seconds: float, size: int, only: list[str], rounds: int, report: Report,
+            emit: Callable[[str], None]) -> None:
     """Every chosen path ``rounds`` times, interleaved (a load change hits all of them); one pooled result each."""
     pooled: dict[str, PathResult] = {}
-    runs: dict[str, list[float]] = {}
 
     def wanted(name: str) -> bool:
         return not only or any(o.lower() in name.lower() for o in only)
@@ -428,8 +502,8 @@ def run_all(seconds: float, size: int, only: list[str], rounds: int, emit: Calla
     def add(result: PathResult) -> None:
         into = pooled.setdefault(result.path, PathResult(result.path, [], result.note))
         into.samples_ms += result.samples_ms
-        runs.setdefault(result.path, []).append(result.p50)
-        emit(f"  round result: {result.path}: p50 {result.p50:.0f} ms, p95 {result.pct(0.95):.0f} ms, "
+        report.rounds_p50.setdefault(result.path, []).append(result.p50)
+        emit(f"  {result.path}: p50 {result.p50:.0f} ms, p95 {result.pct(0.95):.0f} ms, "
              f"{len(result.samples_ms)} samples; {result.note}")
 
     variants = [v for v in OBS_VARIANTS if wanted(v.name) and (only or not any(x in v.name for x in NOT_BY_DEFAULT))]
@@ -443,14 +517,20 @@ def run_all(seconds: float, size: int, only: list[str], rounds: int, emit: Calla
         if wanted("NDI"):
             try:
                 add(measure_ndi(seconds, size=size))
-            except Exception as exc:  # noqa: BLE001 - no NDI runtime: said in the table
-                emit(f"  NDI not measured: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - no NDI runtime: said in the report
+                note = f"NDI sink -> NDI receiver not measured: {type(exc).__name__}: {exc}"
+                emit("  " + note)
+                if note not in report.notes:
+                    report.notes.append(note)
         if variants:
             with tempfile.TemporaryDirectory() as tmp, headless_obs(Path(tmp)) as client:
-                version = client.get_version()
-                emit(f"  OBS {version.obs_version}, obs-websocket {version.obs_web_socket_version}")
+                if round_ == 0:
+                    version = client.get_version()
+                    report.software.append(f"OBS {version.obs_version} (obs-websocket {version.obs_web_socket_version})")
+                    if "ndi_source" not in client.get_input_kind_list(False).input_kinds:
+                        report.notes.append("NDI into OBS: not measured, this OBS has no NDI source (DistroAV) plugin.")
                 # OBS is slower for its first minute (shaders, caches): a measurement thrown away first
-                warm = measure_obs(client, stream_sink(), ZERO, 15, size=size, name="warm-up")
+                warm = measure_obs(client, stream_sink(), ZERO, min(15.0, seconds), size=size, name="warm-up")
                 emit(f"  warm-up (not counted): p50 {warm.p50:.0f} ms")
                 canvas = 30
                 for v in variants:
@@ -461,27 +541,39 @@ def run_all(seconds: float, size: int, only: list[str], rounds: int, emit: Calla
                     with mpegts_options(v.mux):
                         add(measure_obs(client, sink, v.media, seconds, size=size, fps=v.fps, name=v.name, kind=v.kind,
                                         pts_lag_ms=v.pts_lag_ms))
-    emit("")
-    emit("| path | p50 ms (pooled) | p95 ms (pooled) | p50 per round | samples | note |")
-    emit("|---|---|---|---|---|---|")
-    for path, result in pooled.items():
-        emit(f"| {path} | {result.p50:.0f} | {result.pct(0.95):.0f} | "
-             f"{', '.join(f'{p:.0f}' for p in runs[path])} | {len(result.samples_ms)} | {result.note} |")
-    return list(pooled.values())
+    report.results = list(pooled.values())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per path (after start-up)")
-    parser.add_argument("--size", type=int, default=512, help="frame width = height")
-    parser.add_argument("--only", nargs="*", default=[], help="run only paths whose name contains one of these")
-    parser.add_argument("--rounds", type=int, default=3, help="times each path runs, interleaved")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    print(f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.node()}  {os.cpu_count()} CPUs  "
-          f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    run_all(args.seconds, args.size, args.only, args.rounds, lambda line: print(line, flush=True))
-    print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per path and round (after start-up)")
+    parser.add_argument("--size", type=int, default=512, help="frame width = height (default 512)")
+    parser.add_argument("--only", nargs="*", default=[], help="run only paths whose name contains one of these "
+                        "(case-insensitive; names the paths left out by default too: 'canvas 60', 'VLC')")
+    parser.add_argument("--rounds", type=int, default=3, help="times each path runs, interleaved (default 3)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for docs/benchmarks.md)")
+    parser.add_argument("--list", action="store_true", help="list the paths and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name in [d.name for d in DECODER_VARIANTS] + ["NDI sink -> NDI receiver (loopback)"]:
+            print(name)
+        for v in OBS_VARIANTS:
+            print(v.name + ("  [only with --only]" if any(x in v.name for x in NOT_BY_DEFAULT) else ""))
+        return
+    if args.seconds <= 0 or args.rounds < 1 or not 64 <= args.size <= 4096:
+        parser.error("--seconds must be > 0, --rounds >= 1 and --size within 64..4096")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    import av
+
+    report = Report(
+        command=shlex.join([os.path.relpath(sys.executable), *sys.argv]) if argv is None else shlex.join(argv),
+        started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine(), load_before=uptime(),
+        software=[f"Python {platform.python_version()}", f"PyAV {av.__version__} (libavcodec "
+                  f"{'.'.join(map(str, av.library_versions['libavcodec']))})"])
+    print(f"{report.started}  {report.machine}\n{report.load_before}", file=sys.stderr, flush=True)
+    run_all(args.seconds, args.size, args.only, args.rounds, report, lambda line: print(line, file=sys.stderr, flush=True))
+    report.load_after = uptime()
+    print(report.table(args.markdown))
 
 
 if __name__ == "__main__":
