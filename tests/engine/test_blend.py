@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from live2diff_broadcast.engine.blend import BlendedNoise
+from live2diff_broadcast.engine.blend import (
+    BlendedNoise,
+    BlendEnd,
+    Crossfade,
+    check_blendable,
+    check_position,
+    slerp,
+)
+from live2diff_broadcast.engine.config import StreamConfig
 from live2diff_broadcast.engine.noise import NoiseSource
 
 
@@ -35,3 +43,30 @@ def test_between_the_ends_it_is_the_slerp_of_both_ends_noise_for_that_frame_and_
     np.testing.assert_allclose(got.flatten().numpy(), expected, rtol=1e-4, atol=1e-5)
     assert not torch.equal(got, a(3, 1)) and not torch.equal(got, b(3, 1))
     assert torch.equal(blended(3, 1), got)  # deterministic, like both ends
+
+
+def test_slerp_of_a_vector_with_itself_is_that_vector_although_its_cosine_rounds_above_one() -> None:
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(2, 77, 768, generator=g)  # prompt embeddings' shape: several rows round to cos > 1
+    assert (torch.nn.functional.cosine_similarity(a, a.clone(), dim=-1) > 1).any()
+    torch.testing.assert_close(slerp(a, a.clone(), 0.3), a)
+
+
+def test_slerp_of_short_vectors_uses_their_true_angle() -> None:
+    """Norms 0.1 at 60 degrees: the midpoint is 0.1 x (cos 30, sin 30), whatever the norms' size."""
+    a, b = torch.tensor([0.1, 0.0]), torch.tensor([0.1 * 0.5, 0.1 * 3**0.5 / 2])
+    torch.testing.assert_close(slerp(a, b, 0.5), torch.tensor([0.1 * 3**0.5 / 2, 0.05]))
+
+
+def test_bad_blend_inputs_are_refused_with_what_was_expected() -> None:
+    for bad in ("0.5", None, float("nan"), -0.1, 1.5):
+        with pytest.raises(ValueError, match=r"blend position t must be a number in \[0, 1\]"):
+            check_position(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"slerp needs tensors of one shape, got \(2,\) and \(3,\)"):
+        slerp(torch.zeros(2), torch.zeros(3), 0.5)
+    base = StreamConfig(height=64, width=64, t_index_list=(30, 40))
+    with pytest.raises(ValueError, match="cannot blend styles with another resolution, window or schedule"):
+        check_blendable(base, StreamConfig(height=64, width=128, t_index_list=(20, 35)))
+    end = BlendEnd(base, "a", torch.zeros(1, 2, 3), noise(1))
+    with pytest.raises(ValueError, match="a crossfade lasts at least 1 frame, got 0"):
+        Crossfade(end, end, 0)

@@ -1,8 +1,17 @@
+import itertools
+
 import pytest
 import torch
 
 from live2diff_broadcast.engine.config import CausalWindow
-from live2diff_broadcast.engine.kv_cache import TemporalAttentionState, plan_row, ring_slot
+from live2diff_broadcast.engine.kv_cache import (
+    LayerKVCache,
+    TemporalAttentionState,
+    TemporalKVCache,
+    plan_row,
+    ring_slot,
+    write_rows,
+)
 
 CAUSAL = CausalWindow(window=16, warmup=8)
 
@@ -50,16 +59,18 @@ def test_positions_come_from_config_not_literals():
 
 def test_row_layouts_are_a_bounded_set_and_tables_match_the_plans():
     state = TemporalAttentionState(CAUSAL, max_rows=3, device=torch.device("cpu"), dtype=torch.float32)
+    most = 0
     for t in range(8, 400):
         frames = [f if f >= 8 else None for f in (t, t - 1, t - 2)]
         state.set_stream(0, frames)
+        most = max(most, len(state._table_cache))
         for r, f in enumerate(frames):
             plan = plan_row(f, CAUSAL)
             assert state.write_slot[r].item() == plan.write_slot
             assert tuple(state.key_positions[r].tolist()) == plan.key_positions
             assert tuple((state.key_bias[r] == 0).tolist()) == plan.key_valid
             assert state.query_position[r].item() == plan.query_position
-    assert len(state._table_cache) <= 2 * CAUSAL.rolling + 3  # startup layouts + one per ring phase
+    assert most <= 2 * CAUSAL.rolling + 3  # startup layouts + one per ring phase, at every frame
 
 
 # ---- hand-written tables (worked out on paper from the ring rule, not from plan_row) -------------
@@ -180,3 +191,90 @@ def test_the_stream_writes_the_hand_written_slots_of_the_real_cache(tiny, steps,
         stream.flush()
         written["flush"] = _slots_written(stream, before)
     assert written == expected
+
+
+# ---- the cache object itself ---------------------------------------------------------------------
+
+
+def test_a_layer_cache_is_allocated_once_with_the_scratch_slot_in_the_asked_dtype():
+    layer = LayerKVCache(num_steps=3, causal=CausalWindow(6, 2))
+    assert layer.nbytes == 0
+    with pytest.raises(RuntimeError, match="KV cache read before the warmup pass allocated it"):
+        layer.tensors()
+    layer.ensure(hw=5, heads=2, head_dim=4, dtype=torch.float64, device=torch.device("cpu"))
+    k, v = layer.tensors()
+    assert k.shape == v.shape == (3, 5, 2, 7, 4)  # (steps, HW, heads, window + 1 scratch slot, d)
+    assert k.dtype == v.dtype == torch.float64 and k.device.type == "cpu"
+    assert layer.nbytes == 2 * 3 * 5 * 2 * 7 * 4 * 8
+    pointers = (k.data_ptr(), v.data_ptr())
+    layer.ensure(hw=5, heads=2, head_dim=4, dtype=torch.float64, device=torch.device("cpu"))
+    assert (layer.tensors()[0].data_ptr(), layer.tensors()[1].data_ptr()) == pointers  # same shape: kept
+
+
+def test_sinks_rows_step_views_and_zero_write_where_they_say():
+    causal = CausalWindow(6, 2)
+    cache = TemporalKVCache(num_layers=2, num_steps=3, causal=causal)
+    kv = [(torch.full((5, 2, 2, 4), 1.0 + i), torch.full((5, 2, 2, 4), -1.0 - i)) for i in range(2)]
+    with pytest.raises(ValueError, match="expected K/V of 2 layers, got 1"):
+        cache.write_sinks(0, kv[:1])
+    with pytest.raises(ValueError, match="warmup K/V must cover exactly 2 frames, got 3"):
+        cache.write_sinks(0, [(torch.zeros(5, 2, 3, 4), torch.zeros(5, 2, 3, 4))] * 2)
+    cache.write_sinks(1, kv)  # step 1's sinks: slots 0 and 1
+    k0, v0 = cache.layers[0].tensors()
+    assert (k0[1, :, :, :2] == 1).all() and (v0[1, :, :, :2] == -1).all()
+    assert (k0[0] == 0).all() and (k0[2] == 0).all() and (k0[1, :, :, 2:] == 0).all()
+    assert cache.nbytes == 2 * 2 * 3 * 5 * 2 * 7 * 4 * 4
+    full = cache.step_views(0, 3)
+    assert [t.data_ptr() for t in full] == [t.data_ptr() for t in cache.tensors()] and len(full) == 4
+    one = cache.step_views(1, 1)  # a one-row call at step 1 sees step 1's slots only
+    assert [t.shape[0] for t in one] == [1, 1, 1, 1] and one[0].data_ptr() == k0[1].data_ptr()
+    first = cache.step_views(0, 1)
+    assert [t.shape[0] for t in first] == [1, 1, 1, 1] and first[0].data_ptr() == k0.data_ptr()
+    two = cache.step_views(1, 2)
+    assert two[0].shape[0] == 2 and two[0].data_ptr() == k0[1].data_ptr()
+    # rows 0, 1 (steps 1, 2) write their new K/V into slots 4 and 6 (scratch) of their own step
+    new = [torch.full((2, 5, 2, 4), 7.0)] * 4
+    write_rows(two, new, torch.arange(2), torch.tensor([4, 6]))
+    assert (k0[1, :, :, 4] == 7).all() and (k0[2, :, :, 6] == 7).all()
+    assert (k0[1, :, :, 6] == 0).all() and (k0[2, :, :, 4] == 0).all() and (k0[0] == 0).all()
+    pointers = [t.data_ptr() for t in cache.tensors()]
+    cache.zero_()
+    assert all((t == 0).all() for t in cache.tensors()) and [t.data_ptr() for t in cache.tensors()] == pointers
+
+
+def test_bad_frames_and_row_counts_are_refused_by_value():
+    causal = CausalWindow(6, 2)
+    with pytest.raises(ValueError, match=r"frame 1 is a sink frame \(warmup=2\); it has no ring slot"):
+        ring_slot(1, causal)
+    with pytest.raises(ValueError, match=r"frame 0 belongs to warmup \(warmup=2\); stream rows start at frame 2"):
+        plan_row(0, causal)
+    state = TemporalAttentionState(causal, max_rows=2, device=torch.device("cpu"), dtype=torch.float32)
+    for frames in ([], [2, 3, 4]):
+        with pytest.raises(ValueError, match=f"a stream call takes 1..2 rows, got {len(frames)}"):
+            state.set_stream(0, frames)
+
+
+def test_the_state_describes_each_call_and_its_tables_are_built_once_per_layout():
+    state = TemporalAttentionState(CausalWindow(6, 2), max_rows=3, device=torch.device("cpu"), dtype=torch.float64)
+    state.set_warmup(2)
+    assert (state.mode, state.step_start, state.rows, state.row_frames) == ("warmup", 2, 1, [0, 1])
+    state.set_stream(1, [7, None])
+    assert (state.mode, state.step_start, state.rows, state.row_frames) == ("stream", 1, 2, [7, None])
+    key_positions, key_bias, query_position, write_slot = state.tables(2)
+    assert key_bias.dtype == torch.float64 and key_positions.dtype == write_slot.dtype == torch.long
+    assert key_bias[1].tolist() == [0.0, 0.0] + [float("-inf")] * 4  # a fill row: the sinks only
+    built = state._tables((7, None))
+    assert all(a is b for a, b in zip(built, state._tables((7, None)), strict=True))  # cached, not rebuilt
+    assert all(a is b for a, b in zip(built, state._tables((11, None)), strict=True))  # same ring phase, window full
+
+
+def test_the_table_cache_is_bounded_whatever_the_caller_asks():
+    """More distinct row layouts than the bound (9 kinds of row, 3 rows: 729): the cache holds at
+    most 4 x window + 4 x max_rows of them at any time, and does reach that."""
+    causal = CausalWindow(6, 2)
+    state = TemporalAttentionState(causal, max_rows=3, device=torch.device("cpu"), dtype=torch.float32)
+    most = 0
+    for frames in itertools.product([None, 2, 3, 4, 5, 6, 7, 8, 9], repeat=3):
+        state.set_stream(0, frames)
+        most = max(most, len(state._table_cache))
+    assert most == 4 * 6 + 4 * 3

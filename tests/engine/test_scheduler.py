@@ -1,7 +1,12 @@
 import pytest
 import torch
+from diffusers import LCMScheduler
 
-from live2diff_broadcast.engine.scheduler import StreamSchedule, live2diff_scheduler
+from live2diff_broadcast.engine.scheduler import (
+    LIVE2DIFF_SCHEDULER_CONFIG,
+    StreamSchedule,
+    live2diff_scheduler,
+)
 
 
 def test_timesteps_follow_the_50_step_lcm_schedule():
@@ -61,3 +66,57 @@ def test_add_noise_then_denoise_with_the_true_noise_recovers_the_clean_latents_a
     for s, t in enumerate(ours.timesteps.tolist()):
         c_skip, c_out = scheduler.get_scalings_for_boundary_condition_discrete(t)
         torch.testing.assert_close(out[s], float(c_out) * x0[s] + float(c_skip) * x_t[s], rtol=0, atol=1e-10)
+
+
+def test_coefficients_are_diffusers_own_in_full_precision_and_in_the_streams_dtype():
+    scheduler = live2diff_scheduler()
+    ours = StreamSchedule(scheduler, (0, 20, 45), 50, torch.device("cpu"), torch.float64)
+    scalings = [scheduler.get_scalings_for_boundary_condition_discrete(t) for t in ours.timesteps.tolist()]
+    assert ours.c_skip.flatten().tolist() == [float(c_skip) for c_skip, _ in scalings]
+    assert ours.c_out.flatten().tolist() == [float(c_out) for _, c_out in scalings]
+    assert ours.num_steps == 3
+    half = StreamSchedule(live2diff_scheduler(), (0, 20, 45), 50, torch.device("cpu"), torch.float32)
+    assert {t.dtype for t in (half.sqrt_alpha, half.sqrt_one_minus_alpha, half.c_skip, half.c_out)} == {torch.float32}
+    x = torch.ones(3, 4, 2, 2)
+    assert half.add_noise(x, x, slice(0, 3)).dtype == half.denoise(x, x, slice(0, 3)).dtype == torch.float32
+
+
+def test_a_non_epsilon_scheduler_is_refused_by_name():
+    scheduler = LCMScheduler(**{**LIVE2DIFF_SCHEDULER_CONFIG, "prediction_type": "v_prediction"})
+    with pytest.raises(ValueError, match="expected an epsilon-prediction scheduler, got 'v_prediction'"):
+        StreamSchedule(scheduler, (30,), 50, torch.device("cpu"), torch.float64)
+
+
+@pytest.mark.parametrize("t_index_list", [(35,), (30, 40), (25, 34, 43, 47)])
+def test_sample_is_lcm_multistep_sampling_written_out_by_hand(t_index_list):
+    """``sample`` against the formulas with diffusers' alphas and scalings: x = sqrt(a) x0 + sqrt(1 - a) n,
+    per step the consistency output c_out (x - sqrt(1 - a) eps) / sqrt(a) + c_skip x, re-noised with the
+    next step's noise; eps sees each step's x in order, noise(s) is asked for s = 0..n-1 once each."""
+    scheduler = live2diff_scheduler()
+    ours = StreamSchedule(scheduler, t_index_list, 50, torch.device("cpu"), torch.float64)
+    n = len(t_index_list)
+    g = torch.Generator().manual_seed(11)
+    x0 = torch.randn(2, 4, 4, 4, generator=g, dtype=torch.float64)
+    noises = torch.randn(n, 2, 4, 4, 4, generator=g, dtype=torch.float64)
+    asked: list[int] = []
+    seen: list[tuple[int, torch.Tensor]] = []
+
+    def noise(s: int) -> torch.Tensor:
+        asked.append(s)
+        return noises[s]
+
+    def eps(s: int, x: torch.Tensor) -> torch.Tensor:
+        seen.append((s, x))
+        return 0.5 * x + 0.1 * s  # any function of the step and the latents
+
+    out = ours.sample(x0, noise, eps)
+    expected = x0
+    for s, t in enumerate(ours.timesteps.tolist()):
+        a = scheduler.alphas_cumprod[t].double()
+        x = a.sqrt() * expected + (1 - a).sqrt() * noises[s]
+        torch.testing.assert_close(seen[s][1], x, rtol=0, atol=1e-12)
+        c_skip, c_out = scheduler.get_scalings_for_boundary_condition_discrete(t)
+        e = 0.5 * x + 0.1 * s
+        expected = float(c_out) * (x - (1 - a).sqrt() * e) / a.sqrt() + float(c_skip) * x
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-10)
+    assert [s for s, _ in seen] == list(range(n)) and sorted(asked) == list(range(n))

@@ -9,6 +9,7 @@ and unblendable styles are refused with a clear error.
 from __future__ import annotations
 
 import copy
+import logging
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from live2diff_broadcast.engine.blend import lerp_t_index, slerp
 from live2diff_broadcast.engine.components import Live2DiffComponents
 from live2diff_broadcast.engine.config import CausalWindow, StreamConfig
 from live2diff_broadcast.engine.stream import Live2DiffStream
+from live2diff_broadcast.engine.transitions import Transitions
 from live2diff_broadcast.engine.translator import FrameTranslator
 
 SIZE, WARMUP = 64, 4
@@ -131,7 +133,9 @@ def test_slerp_follows_the_great_circle() -> None:
     torch.testing.assert_close(slerp(a, 3 * b, 0.5), torch.tensor([0.5**0.5, 3 * 0.5**0.5]))  # raw vectors: weights only
 
 
-def test_every_crossfade_frame_runs_at_its_own_position_the_last_one_exactly_b(tiny: Live2DiffComponents) -> None:
+def test_every_crossfade_frame_runs_at_its_own_position_the_last_one_exactly_b(
+    tiny: Live2DiffComponents, caplog: pytest.LogCaptureFixture
+) -> None:
     """What each input frame really ran with, seen at its push (so before the settle re-encodes B):
     frame k of 4 runs at t = k / 4 (steps worked out by hand), and the 4th is B itself."""
     x = translator(tiny)
@@ -146,7 +150,9 @@ def test_every_crossfade_frame_runs_at_its_own_position_the_last_one_exactly_b(t
     x.stream.push = recording_push  # type: ignore[method-assign]
     out: dict[int, np.ndarray] = {}
     run(x, frames(6), out)
-    x.crossfade(B, PROMPT_B, 4, settle="rewarm")
+    with caplog.at_level(logging.WARNING, logger="live2diff_broadcast.engine.translator"):
+        x.crossfade(B, PROMPT_B, 4, settle="rewarm")
+    assert not caplog.records  # nothing was running to interrupt (no fader, no crossfade)
     a, b = x.transitions.end(x.stream, A, PROMPT_A), x.transitions.end(x.stream, B, PROMPT_B)
     run(x, frames(4, 6), out)
     fade = seen[6:]
@@ -159,3 +165,17 @@ def test_every_crossfade_frame_runs_at_its_own_position_the_last_one_exactly_b(t
     assert torch.equal(fade[-1][1], b.embeds)  # the last fade frame is B's own embeddings, not a near miss
     assert not torch.equal(fade[0][1], a.embeds) and not torch.equal(fade[0][1], b.embeds)
     assert sorted(out) == list(range(10))  # and nothing was skipped or repeated on the way
+
+
+def test_the_ends_cache_keeps_the_four_most_recently_used_in_the_streams_dtype(tiny64: Live2DiffComponents) -> None:
+    stream = Live2DiffStream(tiny64, A, dtype=torch.float64)
+    transitions = Transitions()
+    ends = {p: transitions.end(stream, A, p) for p in ("p0", "p1", "p2", "p3")}
+    assert ends["p0"].embeds.dtype == torch.float64 and ends["p0"].noise(0, 0).dtype == torch.float64
+    assert transitions.end(stream, A, "p0") is ends["p0"]  # cached; and now the most recently used
+    transitions.end(stream, A, "p4")  # a fifth: the least recently used (p1) goes
+    assert transitions.end(stream, A, "p0") is ends["p0"] and transitions.end(stream, A, "p3") is ends["p3"]
+    assert transitions.end(stream, A, "p2") is ends["p2"]
+    assert transitions.end(stream, A, "p1") is not ends["p1"]
+    with pytest.raises(ValueError, match=r"crossfade settle must be one of \('rewarm', 'refresh'\), got 'fade'"):
+        transitions.start_crossfade(ends["p0"], ends["p2"], 3, "fade")  # type: ignore[arg-type]
