@@ -9,13 +9,14 @@ thread encodes and sends the newest frame; a frame replaced before the sender to
 dropped and counted (``dropped``). A send that fails (an SRT peer gone, a network unreachable)
 makes the next ``write`` raise, so the sink keeper closes and reopens the sink with backoff.
 
-Latency into OBS (measured: scripts/benchmark_obs_latency.py, docs/benchmarks.md), three defaults:
+Latency into OBS (measured: scripts/benchmark_obs_latency.py, docs/benchmarks.md), four defaults:
 
 * the pts are the send times (``timestamps = "send"``): OBS's Media Source plays frames on the pts
   clock it anchors at its first frame, so capture-time pts (the engine's varying latency) make it
   hold back every frame that came early;
 * every video PES states its length (``_stream_encoder.MPEGTS_OPTIONS``): a demuxer hands a frame on
   when its last byte arrives, not one frame period later when the next one starts;
+* libx264 ``ultrafast``: the cheapest frames to decode (OBS decodes in software on the CPU);
 * at least ``min_fps`` (60) frames a second, the last picture repeated (a few KiB each, H.264 only):
   OBS decodes with FFmpeg's frame threads, which hold back about one frame per CPU core, so more
   frames per second move each one out sooner.
@@ -61,7 +62,9 @@ class StreamSinkSettings(SinkSizeSettings):
     keyframe_interval: int = Field(default=30, ge=1, le=1000,
                                    description="frames between keyframes: a player that joins waits up to this long")
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = Field(
-        default="veryfast", description="libx264 speed / quality trade-off")
+        default="ultrafast", description="libx264 speed / quality trade-off: ultrafast (no CABAC, no deblocking) is "
+        "the cheapest to encode and to decode and came into OBS ~30 ms sooner than veryfast (docs/benchmarks.md); "
+        "veryfast looks better at the same bitrate_kbps")
     fps: float | None = Field(default=None, gt=0, le=240, description="advertised frame rate (default: open()'s)")
     min_fps: float = Field(
         default=60.0, ge=0, le=240, description="send at least this often: when no new frame came for 1/min_fps s, "
