@@ -58,7 +58,7 @@ class TelemetrySnapshot:
     dropped_input: int  # camera frames the engine never took: a newer one came while it worked
     dropped_output: int  # engine outputs the sink never showed: a newer one, or one older than the frame on screen
     frames_in: int
-    frames_out: int  # every frame written: live + held + passthrough + no_signal
+    frames_out: int  # every output slot filled (handed to the sinks): live + held + passthrough + no_signal
     passthrough_frames: int  # the camera instead of the engine (loading, restarting, stalled, or forced)
     engine_restarts: int
     source_reconnects: int

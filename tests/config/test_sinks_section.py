@@ -119,3 +119,8 @@ def test_a_sinks_edit_waits_for_the_next_start(tmp_path, registry) -> None:
     single = load(tmp_path, STYLE + '[sink]\nplugin = "file"\nsettings = { path = "x.mp4" }\n', registry)
     plan = plan_reload(single, old)  # [sink] -> [[sinks]]: also at the next start, and still one or the other
     assert plan.profile.sink_sections() == single.sink_sections() and plan.profile.sinks is None
+
+
+def test_two_sinks_writing_the_same_output_are_refused(tmp_path, registry) -> None:
+    text = STYLE + ('[[sinks]]\nplugin = "file"\nsettings = { path = "a.mp4" }\n' * 2)
+    assert "sinks[1]: the same plugin and settings as sinks[0]" in error(tmp_path, text, registry)

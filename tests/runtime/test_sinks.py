@@ -174,3 +174,38 @@ def test_when_none_of_several_opens_the_start_stops() -> None:
     with pytest.raises(PluginError, match="none of the 2 sinks could be opened"):
         sinks.open(4, 4, 30.0)
     sinks.close("start failed")
+
+
+class Slow(Sink):
+    """Takes 50 ms per frame: slower than the slots it is given."""
+
+    name = "slow"
+
+    def open(self, width: int, height: int, fps: float) -> None:
+        self.frames: list[Frame] = []
+
+    def write(self, frame: Frame) -> None:
+        time.sleep(0.05)
+        self.frames.append(frame)
+
+
+def test_a_slow_sink_drops_its_own_oldest_slots_and_always_shows_the_newest_picture() -> None:
+    goods: list[Sink] = []
+    slows: list[Sink] = []
+    telemetry = Telemetry()
+    sinks = SinkSet([SinkSpec("sinks[0] good", made(Good, goods)), SinkSpec("sinks[1] slow", made(Slow, slows))],
+                    telemetry, lambda: Backoff(0.05, 0.2))
+    sinks.create()
+    sinks.open(4, 4, fps=5.0)  # at most 5 slots owed per sink
+    good, slow = goods[0], slows[0]
+    assert isinstance(good, Good) and isinstance(slow, Slow)
+    for k in range(100):
+        sinks.write(frame(k))
+        wait("the good sink", lambda k=k: len(good.frames) == k + 1)  # type: ignore[misc]
+    sinks.close("test over")  # the slow one writes what it still owes, then closes
+    row = telemetry.snapshot().sinks[1]
+    pts = [f.pts_ns for f in slow.frames]
+    assert [f.pts_ns for f in good.frames] == [1000 + k for k in range(100)]  # the good one: every slot
+    assert row["missed"] > 0 and row["written"] == len(pts) and row["written"] + row["missed"] == 100
+    assert all(b > a for a, b in zip(pts, pts[1:], strict=False))  # the slots it kept, in order
+    assert int(slow.frames[-1].image[0, 0, 0]) == 99  # never a queue of stale pictures: it ends on the newest

@@ -80,7 +80,13 @@ class Profile(BaseSettings):
                     "(or leave sinks out: [sink], else the file sink)"]
         problems: list[str] = []
         first: dict[str, int] = {}
+        outputs: dict[str, int] = {}
         for i, section in enumerate(self.sinks):
+            output = repr((section.plugin, sorted(section.settings.items())))
+            if output in outputs:  # two file sinks on one path would fight over it (the second one writes .part2)
+                problems.append(f"sinks[{i}]: the same plugin and settings as sinks[{outputs[output]}]; two sinks "
+                                "would write the same output (a file, an NDI name): change its settings or remove it")
+            outputs.setdefault(output, i)
             if section.name is None:
                 continue
             if section.name in first:
