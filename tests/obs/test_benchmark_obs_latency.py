@@ -69,3 +69,16 @@ def test_the_script_measures_obs_and_a_plain_decoder_and_says_where(tmp_path: Pa
         assert name in rows, out
         p50, samples = float(rows[name][1]), int(rows[name][4])
         assert samples >= 10 and 0 < p50 < 5000, rows[name]
+
+
+def test_the_script_lists_its_paths_and_refuses_nonsense_before_starting_anything(
+        probe: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    probe.main(["--list"])
+    listed = capsys.readouterr().out.splitlines()
+    assert "Media Source, OBS defaults (buffering 2 MB); stream sink now" in listed
+    assert any(line.startswith("NDI sink") for line in listed)
+    assert any("Local File" in line and "[only with --only]" in line for line in listed)
+    with pytest.raises(SystemExit) as refused:
+        probe.main(["--seconds", "0"])
+    assert refused.value.code == 2
+    assert "--seconds must be > 0" in capsys.readouterr().err
