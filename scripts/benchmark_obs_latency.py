@@ -376,7 +376,7 @@ OBS_VARIANTS = [
     ObsVariant("Media Source, buffering 0 MB, OBS canvas 60 fps; now", ZERO, canvas_fps=60),
     ObsVariant("VLC Video Source, network caching 100 ms; now", {"network_caching": 100}, kind="vlc_source"),
 ]
-# not run by default: "Local File" hung OBS once here when its stream stopped (a local file's read has no timeout)
+# not run by default: OBS stopped answering once right after "Local File" (probably: a local file's read has no timeout)
 NOT_BY_DEFAULT = ("canvas 60", "VLC", "Local File")
 
 
