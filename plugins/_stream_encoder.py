@@ -28,6 +28,11 @@ H264_ENCODER = "libx264"
 MPEG2_ENCODER = "mpeg2video"
 MPEGTS_CLOCK = Fraction(1, 90_000)
 TS_PACKETS_PER_DATAGRAM = 7  # 7 x 188-byte TS packets = 1316 bytes: one datagram within an Ethernet MTU
+# flush_packets: every datagram leaves at once. omit_video_pes_length=0: each video PES header states
+# its length (when the frame fits in 64 KiB), so a demuxer (OBS's Media Source, ffplay) hands the frame
+# on as soon as its last byte arrives; with FFmpeg's default (length omitted) it waits for the next
+# frame's first packet to know this one ended: one whole frame period later (docs/benchmarks.md).
+MPEGTS_OPTIONS = {"flush_packets": "1", "omit_video_pes_length": "0"}
 CodecChoice = Literal["auto", "h264", "mpeg2video"]
 
 
@@ -101,7 +106,7 @@ class StreamEncoder:
         rate = Fraction(fps).limit_denominator(1001)
         # libx264 takes the MPEG-TS clock itself; mpeg2video insists on a frame-rate time base
         self.time_base = MPEGTS_CLOCK if encoder == H264_ENCODER else 1 / rate
-        self._container: Any = av.open(url, "w", format="mpegts", options={"flush_packets": "1"})
+        self._container: Any = av.open(url, "w", format="mpegts", options=dict(MPEGTS_OPTIONS))
         try:
             stream: Any = self._container.add_stream(encoder)
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -119,7 +124,9 @@ class StreamEncoder:
         self._stream = stream
         self._origin_ns: int | None = None
         self._last_pts = -1
+        self._last_frame: Any = None  # the last picture sent, converted (repeat() sends it again)
         self.frames_sent = 0
+        self.frames_repeated = 0
         self.bytes_sent = 0
 
     def pts_for(self, pts_ns: int) -> int:
@@ -135,12 +142,24 @@ class StreamEncoder:
 
     def send(self, image: np.ndarray, pts_ns: int) -> None:
         """Encode (H, W, 3) uint8 RGB ``image`` (the stream's size) and send its packets."""
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+        self._last_frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+        self._encode(self._last_frame, pts_ns)
+        self.frames_sent += 1
+
+    def repeat(self, pts_ns: int) -> bool:
+        """Send the last picture again at ``pts_ns`` (a P-frame of a few KiB: ~3 ms of libx264 at 512x512);
+        False before the first ``send``."""
+        if self._last_frame is None:
+            return False
+        self._encode(self._last_frame, pts_ns)
+        self.frames_repeated += 1
+        return True
+
+    def _encode(self, frame: Any, pts_ns: int) -> None:
         frame.pts, frame.time_base = self.pts_for(pts_ns), self.time_base
         for packet in self._stream.encode(frame):
             self.bytes_sent += packet.size
             self._container.mux(packet)
-        self.frames_sent += 1
 
     def close(self) -> None:
         """Flush the encoder (its delayed frames) and close the output. Safe to call more than once."""

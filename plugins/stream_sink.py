@@ -8,6 +8,18 @@ fallback when PyAV's FFmpeg has no libx264 (logged, and named in the status' ``s
 thread encodes and sends the newest frame; a frame replaced before the sender took it is
 dropped and counted (``dropped``). A send that fails (an SRT peer gone, a network unreachable)
 makes the next ``write`` raise, so the sink keeper closes and reopens the sink with backoff.
+
+Latency into OBS (measured: scripts/benchmark_obs_latency.py, docs/benchmarks.md), four defaults:
+
+* the pts are the send times (``timestamps = "send"``): OBS's Media Source plays frames on the pts
+  clock it anchors at its first frame, so capture-time pts (the engine's varying latency) make it
+  hold back every frame that came early;
+* every video PES states its length (``_stream_encoder.MPEGTS_OPTIONS``): a demuxer hands a frame on
+  when its last byte arrives, not one frame period later when the next one starts;
+* libx264 ``ultrafast``: the cheapest frames to decode (OBS decodes in software on the CPU);
+* at least ``min_fps`` (60) frames a second, the last picture repeated (a few KiB each, H.264 only):
+  OBS decodes with FFmpeg's frame threads, which hold back about one frame per CPU core, so more
+  frames per second move each one out sooner.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from live2diff_broadcast.plugin_api import PluginError, Sink
 from ._mailbox import LatestMailbox
 from ._sizing import SinkSizeSettings, fit, output_size
 from ._stream_encoder import (
+    MPEGTS_CLOCK,
     TS_PACKETS_PER_DATAGRAM,
     CodecChoice,
     StreamEncoder,
@@ -49,8 +62,19 @@ class StreamSinkSettings(SinkSizeSettings):
     keyframe_interval: int = Field(default=30, ge=1, le=1000,
                                    description="frames between keyframes: a player that joins waits up to this long")
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = Field(
-        default="veryfast", description="libx264 speed / quality trade-off")
+        default="ultrafast", description="libx264 speed / quality trade-off: ultrafast (no CABAC, no deblocking) is "
+        "the cheapest to encode and to decode and came into OBS ~30 ms sooner than veryfast (docs/benchmarks.md); "
+        "veryfast looks better at the same bitrate_kbps")
     fps: float | None = Field(default=None, gt=0, le=240, description="advertised frame rate (default: open()'s)")
+    min_fps: float = Field(
+        default=60.0, ge=0, le=240, description="send at least this often: when no new frame came for 1/min_fps s, "
+        "the last one goes out again (0: never). A player's decoder holds back a fixed number of frames (OBS's Media "
+        "Source: about one per CPU core), so more frames per second move each one out sooner. Only with "
+        "timestamps = 'send'")
+    timestamps: Literal["send", "capture"] = Field(
+        default="send", description="the pts the stream carries: 'send' (when the sink sends the frame: a player such "
+        "as OBS shows each frame the moment it arrives) or 'capture' (the camera frame's capture time: the player "
+        "re-creates the capture timing and holds back frames that came early, adding the engine's latency jitter)")
 
     @field_validator("url")
     @classmethod
@@ -132,8 +156,9 @@ class StreamSink(Sink):
                 return  # it still uses the encoder: closing under it could crash FFmpeg
         if self._encoder is not None:
             self._encoder.close()
-            logger.info("stream sink closed %s after %d frames (%d dropped, %.1f MB)", self.settings.url,
-                        self._encoder.frames_sent, self.dropped, self._encoder.bytes_sent / 1e6)
+            logger.info("stream sink closed %s after %d frames (%d repeated to keep %g fps, %d dropped, %.1f MB)",
+                        self.settings.url, self._encoder.frames_sent, self._encoder.frames_repeated,
+                        self.settings.min_fps, self.dropped, self._encoder.bytes_sent / 1e6)
             self._encoder = None
 
     # --- what the status shows -------------------------------------------------------------------
@@ -154,16 +179,22 @@ class StreamSink(Sink):
     def _send_loop(self) -> None:
         encoder = self._encoder
         assert encoder is not None
+        s = self.settings
+        # repeats need the 90 kHz clock (H.264): MPEG-2's frame-rate time base has no slot between two frames
+        repeat = s.min_fps > 0 and s.timestamps == "send" and encoder.time_base == MPEGTS_CLOCK
+        repeat_after = 1 / s.min_fps if repeat else None
         while not self._mailbox.closed:
-            item = self._mailbox.take(timeout=0.5)
-            if item is None:
-                continue
-            frame, written_at = item
+            item = self._mailbox.take(timeout=repeat_after or 0.5)
             try:
+                if item is None:  # nothing new for 1/min_fps s: the last picture again (or nothing yet)
+                    if repeat_after is not None and not self._mailbox.closed:
+                        encoder.repeat(now_ns())
+                    continue
+                frame, written_at = item
                 image: np.ndarray = fit(frame.image, *self._size)
-                encoder.send(np.ascontiguousarray(image), frame.pts_ns)
+                encoder.send(np.ascontiguousarray(image), written_at if s.timestamps == "send" else frame.pts_ns)
             except Exception as exc:  # noqa: BLE001 - reported by the next write(), which the keeper handles
-                logger.error("stream sink: sending frame %d to %s failed: %s", frame.seq, self.settings.url, exc)
+                logger.error("stream sink: sending to %s failed: %s", s.url, exc)
                 self._error = exc
                 return
             self.send_ns.append(now_ns() - written_at)

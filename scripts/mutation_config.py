@@ -50,8 +50,8 @@ def score(results: str) -> None:
     print(f"{'module':45} {'killed':>7} {'survived':>8} {'no tests':>8} {'timeout':>7} {'other':>6} {'score':>6}")
     for module, c in sorted(counts.items()):
         other = sum(v for k, v in c.items() if k not in ("killed", "survived", "no tests", "timeout"))
-        tested = c["killed"] + c["survived"] + c["timeout"]
-        value = (c["killed"] + c["timeout"]) / tested if tested else 0.0
+        generated = c["killed"] + c["survived"] + c["no tests"] + c["timeout"]  # a mutant no test runs survives too
+        value = (c["killed"] + c["timeout"]) / generated if generated else 0.0
         print(f"{module:45} {c['killed']:7} {c['survived']:8} {c['no tests']:8} {c['timeout']:7} {other:6} {value:6.0%}")
 
 

@@ -212,7 +212,7 @@ def _print_summary(path: Path, profile: Profile, store: ModelStore | None) -> bo
     default = profile.style().name
     styles = ", ".join(s.name + (" (default)" if s.name == default else "") for s in profile.styles)
     print(f"{path}: valid profile {profile.name!r}: {len(profile.styles)} style(s): {styles}")
-    print(f"source {profile.source.plugin}, sink {profile.sink.plugin}, engine {profile.engine.width}x"
+    print(f"source {profile.source.plugin}, engine {profile.engine.width}x"
           f"{profile.engine.height}, steps {list(profile.engine.t_index_list)}")
     problems = []
     for style in profile.styles:
@@ -227,6 +227,16 @@ def _print_summary(path: Path, profile: Profile, store: ModelStore | None) -> bo
         print("hotkeys: " + ", ".join(
             f"{b.hotkey} -> {b.action + ' ' + repr(b.style) if b.style else b.action}" for b in bindings
         ))
+    _print_sinks(profile)
     for problem in problems:
         print(f"{path}: invalid for these models: {problem}")
     return not problems
+
+
+def _print_sinks(profile: Profile) -> None:
+    """Every output, by the label the log and the status use."""
+    sinks = profile.sink_sections()
+    if len(sinks) > 1:
+        print(f"{len(sinks)} sinks, each on its own thread (one failing never stalls the others):")
+    for where, section in sinks:
+        print(f"{'  - ' if len(sinks) > 1 else ''}{section.label(where)} {section.settings}")

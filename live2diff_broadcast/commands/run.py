@@ -9,6 +9,7 @@ import multiprocessing
 import signal
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,8 @@ if TYPE_CHECKING:  # the show's modules are imported when it runs, not for --hel
     from ..control.osc import OscControl
     from ..control.server import ControlServer
     from ..control.terminal import TerminalControl
-    from ..plugin_api import PluginRegistry, Sink, Source
+    from ..plugin_api import PluginRegistry, Source
+    from ..runtime.sinks import SinkSpec
     from ..runtime.supervisor import Supervisor
     from ..runtime.telemetry import Telemetry
 
@@ -105,9 +107,9 @@ def run(args: argparse.Namespace) -> int:
         if args.profile is None:
             _announce_defaults(profile)
         registry = discover_plugins()
-        source_cls, sink_cls = registry.source(profile.source.plugin), registry.sink(profile.sink.plugin)
-        source_cls.create(profile.source.settings)  # settings validated now, not at the first frame
-        sink_cls.create(profile.sink.settings)
+        registry.source(profile.source.plugin).create(profile.source.settings)  # settings checked now, not at the first frame
+        for _, section in profile.sink_sections():
+            registry.sink(section.plugin).create(section.settings)
     except (ProfileError, KeyError, PluginError) as exc:
         logger.error("%s", exc.args[0] if isinstance(exc, KeyError) else exc)
         return 2
@@ -131,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
         watcher = ProfileWatcher(args.profile, profile, registry)
     supervisor = Supervisor(
         profile,
-        source_factory=lambda: _create(registry, "source", supervisor.profile),  # type: ignore[arg-type,return-value]
-        sink_factory=lambda: _create(registry, "sink", supervisor.profile),  # type: ignore[arg-type,return-value]
+        source_factory=lambda: _create_source(registry, supervisor.profile),
+        sink_factory=_sink_specs(registry, profile),
         style=args.style,
         options=SupervisorOptions(
             model="passthrough" if args.passthrough_model else "diffusion",
@@ -177,6 +179,11 @@ def run(args: argparse.Namespace) -> int:
         f"{snap.dropped_input} out {snap.dropped_output}, engine restarts {snap.engine_restarts}, "
         f"source reconnects {snap.source_reconnects}"
     )
+    if len(snap.sinks) > 1 or snap.sink_reopens:
+        print("sinks: " + ", ".join(f"{row.get('label')} {row.get('written', 0)} written"
+                                    + (f" ({row['missed']} slots missed)" if row.get("missed") else "")
+                                    + (f", reopened {row['reopens']} times" if row.get("reopens") else "")
+                                    for row in snap.sinks))
     return 0
 
 
@@ -242,18 +249,29 @@ def _start_controls(
     return started
 
 
-def _create(registry: PluginRegistry, kind: str, profile: Profile) -> Source | Sink:
-    section = profile.source if kind == "source" else profile.sink
-    cls = registry.source(section.plugin) if kind == "source" else registry.sink(section.plugin)
-    return cls.create(section.settings)
+def _create_source(registry: PluginRegistry, profile: Profile) -> Source:
+    """The source as the profile says now (a saved [source] reconnects with the new settings)."""
+    return registry.source(profile.source.plugin).create(profile.source.settings)
+
+
+def _sink_specs(registry: PluginRegistry, profile: Profile) -> list[SinkSpec]:
+    """One SinkSpec per [sink] / [[sinks]] entry: its label for logs and the status, and a factory (the sinks
+    keep the settings they started with: a [[sinks]] edit applies at the next start)."""
+    from ..runtime.sinks import SinkSpec
+
+    specs = []
+    for where, section in profile.sink_sections():
+        specs.append(SinkSpec(section.label(where), partial(registry.sink(section.plugin).create, dict(section.settings))))
+    return specs
 
 
 def _announce_defaults(profile: Profile) -> None:
+    (_, sink), = profile.sink_sections()
     logger.warning(
         "no --profile given: using the built-in defaults: models.preset=%r (RANDOM weights, meaningless output), "
         "engine.device=%r, source %r %s, sink %r %s",
         profile.models.preset, profile.engine.device, profile.source.plugin, profile.source.settings,
-        profile.sink.plugin, profile.sink.settings,
+        sink.plugin, sink.settings,
     )
 
 

@@ -6,8 +6,8 @@
   the engine process restarts; passthrough covers while it loads;
 * [source]: the source reconnects at once (NO SIGNAL for that moment), whatever backoff it was in;
 * [output] and [watchdog]: applied live, from the next tick;
-* [sink] and engine.width / height: at the next start. The sink is opened at the model size, and
-  reopening it mid-show would drop the virtual camera / NDI source that OBS or viewers hold.
+* [sink] / [[sinks]] and engine.width / height: at the next start. The sinks are opened at the model
+  size, and reopening them mid-show would drop the virtual camera / NDI source that OBS or viewers hold.
 
 ``diff_profiles(old, new)`` says what changed, in the terms the runtime acts on:
 
@@ -50,8 +50,9 @@ def plan_reload(old: Profile, new: Profile) -> ReloadPlan:
     lines = [line for line in changes.describe()]
     keep: dict[str, object] = {}
     if "sink" in changes.restart:
-        keep["sink"] = old.sink
-        lines.append("[sink] changes apply at the next start (reopening it would drop what OBS / viewers hold)")
+        keep["sink"], keep["sinks"] = old.sink, old.sinks
+        lines.append("[sink] / [[sinks]] changes apply at the next start (reopening a sink would drop what OBS / "
+                     "viewers hold)")
     engine = new.engine
     if (engine.width, engine.height) != (old.engine.width, old.engine.height):
         engine = engine.model_copy(update={"width": old.engine.width, "height": old.engine.height})
@@ -163,7 +164,7 @@ def _restart_sections(old: Profile, new: Profile) -> tuple[str, ...]:
     sections = []
     if old.source != new.source:
         sections.append("source")
-    if old.sink != new.sink:
+    if old.sink_sections() != new.sink_sections():
         sections.append("sink")
     if old.engine.model_dump(exclude={"t_index_list"}) != new.engine.model_dump(exclude={"t_index_list"}):
         sections.append("engine")

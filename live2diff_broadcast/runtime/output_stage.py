@@ -28,13 +28,16 @@ repeats one); that age is the engine latency in telemetry. Going from passthroug
 content one engine latency older than the last camera frame: no frame is dropped for it.
 
 Telemetry counts live / held / passthrough / no-signal frames and the longest hold.
-``_publish`` is the one write path: a ``Frame`` (picture, pts, seq) to the sink keeper.
+``_publish`` is the one write path: a ``Frame`` (picture, pts, seq) to the show's sinks
+(``sinks.py``: it hands the frame to each sink's own thread and returns at once, so no sink can
+delay a slot; what each sink wrote is in its own telemetry row).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -43,12 +46,18 @@ from ..media.frames import Frame, now_ns
 from ..media.overlay import status_caption
 from ..media.resize import fit_frame
 from .engine_keeper import EngineKeeper
-from .sink_keeper import SinkKeeper
 from .source_stage import SourceStage
 from .telemetry import StreamState, Telemetry
 from .transport import FrameRing
 
 HOLD_FRAMES = 4.0  # a slow engine is held across this many of its own frame intervals
+
+
+class FrameWriter(Protocol):
+    """Where the output's frames go: ``sinks.SinkSet`` (every sink, each on its own thread) or one
+    ``sink_keeper.SinkKeeper``. ``write`` is True when the frame was taken."""
+
+    def write(self, frame: Frame) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,7 @@ class OutputStage:
         size: tuple[int, int],
         in_ring: FrameRing,
         out_ring: FrameRing,
-        sink: SinkKeeper,
+        sink: FrameWriter,
         telemetry: Telemetry,
         settings: OutputSection | None = None,
         overlay: bool = True,
@@ -169,7 +178,7 @@ class OutputStage:
     # --- the one write path ---------------------------------------------------------------------
 
     def _publish(self, frame: Frame, kind: str, state: StreamState) -> bool:
-        """Hand one frame to the sink; count it by kind. False when the sink is down (the frame is lost)."""
+        """Hand one frame to the sinks; count it by kind. False when it was not taken (a lone keeper that is down)."""
         if not self.sink.write(frame):
             return False
         self._seq += 1

@@ -2,22 +2,24 @@
 
 Stages (all wiring is in ``Supervisor._start``, one block)::
 
-    SourceStage ──(input ring, shm)──> engine process ──(output ring, shm)──> OutputStage -> SinkKeeper
-    (thread)  │                         ↑ EngineKeeper: messages / events (pipe)   ↑  (sink loop)
+    SourceStage ──(input ring, shm)──> engine process ──(output ring, shm)──> OutputStage -> SinkSet
+    (thread)  │                         ↑ EngineKeeper: messages / events (pipe)   ↑  (sink loop)   (a thread per sink)
               └──────────── latest source frame (passthrough) ─────────────────────┘
 
 - ``source_stage.py``: connects the source, feeds the input ring, reconnects with backoff;
 - ``engine_keeper.py``: starts the engine process, takes its events, restarts it with backoff;
 - ``output_stage.py``: a frame into every slot of the output's 1/fps grid (``output_clock.py``):
   live, held, passthrough or no signal;
-- ``sink_keeper.py``: writes it, reopening a sink that keeps failing, with backoff.
+- ``sinks.py``: hands it to every sink ([sink], or each of [[sinks]]) on the sink's own thread
+  (``sink_worker.py``), never waiting on one; ``sink_keeper.py`` reopens a sink that keeps failing,
+  with backoff.
 
 Start-up: the source is opened first; one that cannot be opened stops the start with a
 ``FatalShowError`` (``run`` exits 2 naming it and why) when its policy says so ([source]
 on_open_failure; by default a file must open, a camera or NDI sender may come later and is
 retried). The first engine failing to load its models stops the show the same way.
 
-Resolution and aspect: the sink is opened at the model's size (``engine.width`` x
+Resolution and aspect: every sink is opened at the model's size (``engine.width`` x
 ``engine.height``) and the output rate (run --fps, [output] fps, else the source's nominal fps). Source frames go into the input ring at
 their own size (frames larger than ``input_capacity`` are first scaled down to fit it,
 keeping the aspect, logged once); the translator then scale-and-crops them to cover the
@@ -44,11 +46,11 @@ changes (prompts, strength / steps, seed, models, hotkeys, added / removed style
 ``SetStyle`` for the style on air; an [engine] or [models] (preset, vae, depth) change restarts
 the engine process, with passthrough covering the reload; a [source] change reconnects the source
 at once; [output] and [watchdog] apply from the next tick;
-[sink] and engine.width / height apply at the next start (reopening the sink would drop the
+[sink] / [[sinks]] and engine.width / height apply at the next start (reopening the sink would drop the
 virtual camera or NDI source viewers are watching). An invalid save is logged with its error and
 the running configuration stays.
 
-Shutdown stops the source, the engine (stop message, then SIGTERM, then SIGKILL) and the sink,
+Shutdown stops the source, the engine (stop message, then SIGTERM, then SIGKILL) and the sinks,
 and unlinks every ring.
 """
 
@@ -59,7 +61,7 @@ import math
 import multiprocessing
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +84,7 @@ from .messages import EngineSpec, Flush, Reset, StyleEvent
 from .output_clock import OutputClock
 from .output_stage import OutputStage
 from .shm_sweep import RingOwnership, sweep_stale_segments
-from .sink_keeper import SinkKeeper
+from .sinks import SinkSet, SinkSpec
 from .source_stage import SourceStage
 from .switch_tracker import SwitchTracker
 from .telemetry import StreamState, Telemetry
@@ -123,7 +125,7 @@ class Supervisor:
         self,
         profile: Profile,
         source_factory: Callable[[], Source],
-        sink_factory: Callable[[], Sink],
+        sink_factory: Callable[[], Sink] | Sequence[SinkSpec],
         style: str | None = None,
         options: SupervisorOptions | None = None,
         telemetry: Telemetry | None = None,
@@ -142,7 +144,9 @@ class Supervisor:
         self.size = (profile.engine.height, profile.engine.width)
         self._watcher = watcher
         self.profile_path = Path(profile_path) if profile_path is not None else watcher.path if watcher is not None else None
-        self._source_factory, self._sink_factory = source_factory, sink_factory
+        self._source_factory = source_factory
+        # one sink factory (as a [sink] table) or several, each with the label logs and the status use
+        specs = [SinkSpec("sink", sink_factory)] if callable(sink_factory) else list(sink_factory)
         self._switches = SwitchTracker(self.telemetry, first_style)
         self._ctx = multiprocessing.get_context("spawn")
         self._stop = threading.Event()
@@ -150,7 +154,7 @@ class Supervisor:
         self._ownership: RingOwnership | None = None  # the lock that says our rings are alive
         self._engine = EngineKeeper(self._engine_spec, self._ctx, self.telemetry, self._backoff(),
                                     self._on_style_event, self.options.engine_stop_timeout_s, early=early_engine)
-        self._sink = SinkKeeper(sink_factory, self.telemetry, self._backoff(), self.options.sink_failures_before_reopen)
+        self._sinks = SinkSet(specs, self.telemetry, self._backoff, self.options.sink_failures_before_reopen)
         self._source: SourceStage | None = None  # created with the rings in _start
         self._output: OutputStage | None = None
         self.preview = PreviewTap()  # the newest frame written, for the dock's picture
@@ -218,7 +222,7 @@ class Supervisor:
         options = self.options
         # 1. plugins: created (settings validated), the source opened (a file must open: fail fast)
         first_source = self._open_first_source()
-        sink = self._sink_factory()
+        self._sinks.create()
         fps = options.fps or self.profile.output.fps or (first_source.fps if first_source is not None else 30.0)
         if not math.isfinite(fps) or fps <= 0:
             raise FatalShowError(f"the output frame rate must be a positive number of frames per second, got {fps!r} "
@@ -240,13 +244,14 @@ class Supervisor:
         self._source.start(first_source)
         if self._watcher is not None:
             threading.Thread(target=self._watch_profile, name="profile-watch", daemon=True).start()
-        # 5. sink at the model's size and the output rate; the output stage fills every slot of its grid
-        self._sink.open(sink, self.size[0], self.size[1], fps)
-        self._output = OutputStage(self.size, in_ring, out_ring, self._sink, self.telemetry, self.profile.output,
+        # 5. sinks at the model's size and the output rate, each on its own thread; the output stage fills every
+        #    slot of its grid and hands each frame to all of them
+        self._sinks.open(self.size[0], self.size[1], fps)
+        self._output = OutputStage(self.size, in_ring, out_ring, self._sinks, self.telemetry, self.profile.output,
                                    options.overlay, tap=self.preview.offer)
         logger.info(
             "broadcast started: %s -> engine (%s, %dx%d) -> %s at %.2f fps; shm prefix %s",
-            self.profile.source.plugin, options.model, self.size[1], self.size[0], type(sink).__name__, fps, self.prefix,
+            self.profile.source.plugin, options.model, self.size[1], self.size[0], self._sinks.describe(), fps, self.prefix,
         )
         return fps
 
@@ -355,7 +360,7 @@ class Supervisor:
         if self._source is not None:
             self._source.stop()
         self._engine.stop("shutdown")
-        self._sink.close("shutdown")
+        self._sinks.close("shutdown")
         for ring in self._rings:
             ring.close()
             ring.unlink()

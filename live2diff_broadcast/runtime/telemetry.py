@@ -58,7 +58,7 @@ class TelemetrySnapshot:
     dropped_input: int  # camera frames the engine never took: a newer one came while it worked
     dropped_output: int  # engine outputs the sink never showed: a newer one, or one older than the frame on screen
     frames_in: int
-    frames_out: int  # every frame written: live + held + passthrough + no_signal
+    frames_out: int  # every output slot filled (handed to the sinks): live + held + passthrough + no_signal
     passthrough_frames: int  # the camera instead of the engine (loading, restarting, stalled, or forced)
     engine_restarts: int
     source_reconnects: int
@@ -76,8 +76,12 @@ class TelemetrySnapshot:
     backend: str = ""  # the UNet backend actually running: pytorch / compiled / onnxruntime / tensorrt
     backend_fallback: str | None = None  # why the requested backend is not the one running
     loras: dict[str, float] = dataclasses.field(default_factory=dict)  # LoRA faders on air, as the engine holds them
-    sink: str = ""  # what the sink is doing (Sink.detail), e.g. "stream h264 (libx264 zerolatency) -> udp://..."
-    sink_dropped: int = 0  # frames the sink took but never published (latest-frame-wins sender)
+    sink: str = ""  # what the sink is doing (Sink.detail), e.g. "stream h264 (libx264 zerolatency) -> udp://..."; " | " between sinks
+    sink_dropped: int = 0  # frames the sinks took but never published (latest-frame-wins sender), all sinks
+    # One row per sink, in profile order: label ("sinks[1] ndi 'studio'"), state (opening / open / retrying /
+    # stalled / closed), written, missed (slots it got no frame for: down, or too slow), dropped, reopens, error
+    # (the last failure, kept after a reopen; None: none yet)
+    sinks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     live_frames: int = 0  # a new restyled frame from the engine
     held_frames: int = 0  # the last restyled frame again (the engine is slower than the output, or re-warming)
     no_signal_frames: int = 0  # NO SIGNAL cards (the source is lost)
@@ -110,9 +114,23 @@ class TelemetrySnapshot:
             + ("  (BACKEND FALLBACK)" if self.backend_fallback else "")
             + ("  (SINK FALLBACK)" if "FALLBACK" in self.sink else "")
             + (f"  sink drops {self.sink_dropped}" if self.sink_dropped else "")
+            + self._sinks_text()
             + f"  frames live {self.live_frames} held {self.held_frames} passthrough {self.passthrough_frames}"
             + (f" no-signal {self.no_signal_frames}" if self.no_signal_frames else "")
         )
+
+    def _sinks_text(self) -> str:
+        """Per sink, when there are several or one is not writing: "  sinks: sinks[0] file 812, sinks[1] ndi
+        RETRYING 640 (missed 95)"."""
+        if len(self.sinks) < 2 and all(row.get("state") == "open" for row in self.sinks):
+            return ""
+        parts = []
+        for row in self.sinks:
+            state = row.get("state", "")
+            flag = "" if state == "open" else f" {str(state).upper()}"
+            missed = f" (missed {row['missed']})" if row.get("missed") else ""
+            parts.append(f"{row.get('label', '?')}{flag} {row.get('written', 0)}{missed}")
+        return "  sinks: " + ", ".join(parts)
 
 
 class _Rate:
@@ -174,6 +192,7 @@ class Telemetry:
         self.loras: dict[str, float] = {}
         self.sink = ""
         self.sink_dropped = 0
+        self.sinks: list[dict[str, Any]] = []
         self.live_frames = self.held_frames = self.no_signal_frames = 0
         self.longest_hold_ms = 0.0
         self.slots_skipped = 0
@@ -219,6 +238,15 @@ class Telemetry:
                     raise AttributeError(f"Telemetry has no field {name!r}")
                 setattr(self, name, value)
 
+    def sink_update(self, index: int, **fields: object) -> None:
+        """Update sink ``index``'s row (see ``TelemetrySnapshot.sinks``); ``sink`` and ``sink_dropped`` follow."""
+        with self._lock:
+            while len(self.sinks) <= index:
+                self.sinks.append({})
+            self.sinks[index].update(fields)
+            self.sink = " | ".join(str(row["detail"]) for row in self.sinks if row.get("detail"))
+            self.sink_dropped = sum(int(row.get("dropped") or 0) for row in self.sinks)
+
     def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + amount)
@@ -258,6 +286,7 @@ class Telemetry:
                 loras=dict(self.loras),
                 sink=self.sink,
                 sink_dropped=self.sink_dropped,
+                sinks=[dict(row) for row in self.sinks],
                 live_frames=self.live_frames,
                 held_frames=self.held_frames,
                 no_signal_frames=self.no_signal_frames,

@@ -188,3 +188,18 @@ def test_tiny_preset_counts_the_tiny_encoders_layers(tmp_path, capsys):
     assert "text: CLIP layer 1 of 3: the 3rd from last (clip_skip 3)" in capsys.readouterr().out
     path.write_text('[[styles]]\nname = "a"\nprompt = "x"\nclip_skip = 4\n', encoding="utf-8")
     assert main(["check", str(path)]) == 2
+
+
+def test_check_lists_every_sink_by_the_label_the_log_uses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    profile = tmp_path / "show.toml"
+    profile.write_text('[[styles]]\nname = "a"\nprompt = "b"\n'
+                       '[[sinks]]\nplugin = "virtualcam"\n'
+                       '[[sinks]]\nplugin = "file"\nname = "recording"\nsettings = { path = "show.mp4" }\n', encoding="utf-8")
+    assert main(["check", str(profile)]) == 0
+    out = capsys.readouterr().out
+    assert "2 sinks, each on its own thread" in out
+    assert "  - sinks[0] virtualcam {}\n  - sinks[1] file 'recording' {'path': 'show.mp4'}\n" in out
+    both = tmp_path / "both.toml"
+    both.write_text(profile.read_text() + '[sink]\nplugin = "file"\nsettings = { path = "x.mp4" }\n', encoding="utf-8")
+    assert main(["check", str(both)]) == 2
+    assert f"{both}: invalid profile:\n  sink, sinks: a profile has either one [sink] table" in capsys.readouterr().out

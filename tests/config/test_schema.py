@@ -73,6 +73,7 @@ def test_example_show_has_the_papers_styles_on_hotkeys(registry: PluginRegistry)
     assert "zaum, elysiumchar" in styles["zaum"].prompt_template
     assert "Starry Night by Van Gogh, lvngvncnt" in styles["vangogh"].prompt_template
     assert profile.models_for(styles["cartoon"]).style_checkpoint.endswith(".safetensors")
+    assert [s.label(where) for where, s in profile.sink_sections()] == ["sinks[0] virtualcam", "sinks[1] file 'recording'"]
     zaum = profile.models_for(styles["zaum"])
     assert zaum.style_checkpoint is None and len(zaum.loras) == 1 and zaum.loras[0].weight == 0.8
     actions = {b.action for b in profile.hotkey_bindings()}

@@ -48,7 +48,9 @@ class Consumer:
                 "backend_fallback": None, "forced_passthrough": self.passthrough, "last_switch_ms": None,
                 "styles": list(STYLES), "loras": {"ink": 1.0, "paint 'wash'": 0.3},
                 "live_frames": 100 + self.ticks, "held_frames": 300, "passthrough_frames": 40, "no_signal_frames": 2,
-                "longest_hold_ms": 1250.0}
+                "longest_hold_ms": 1250.0,
+                "sinks": [{"label": "sinks[0] virtualcam", "state": "retrying", "written": 0, "missed": 12},
+                          {"label": "sinks[1] file 'rec'", "state": "open", "written": 100 + self.ticks, "missed": 0}]}
 
     def stop(self) -> None:
         self._stop.set()

@@ -129,6 +129,8 @@ def test_dock_switches_styles_and_shows_live_telemetry(show: tuple[ControlServer
     frames = [browser.find_element(By.ID, name).text for name in ("frames-held", "frames-pt", "hold")]
     assert frames == ["300", "42", "1.25"]  # held, passthrough + no-signal, the longest hold in s
     assert int(browser.find_element(By.ID, "frames-live").text) > 100
+    sinks = browser.find_element(By.ID, "sinks").text  # each sink's count, and which one is failing
+    assert sinks.startswith("sinks[0] virtualcam RETRYING 0 (missed 12); sinks[1] file 'rec' "), sinks
 
     browser.find_element(By.ID, "passthrough").click()
     browser.find_element(By.CSS_SELECTOR, '#styles button[data-style="oil painting"]').click()

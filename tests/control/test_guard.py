@@ -50,6 +50,7 @@ def test_a_wildcard_bind_adds_no_name_and_a_specific_one_adds_itself() -> None:
         assert allowed_hosts(wildcard, 7878) == loopback
     assert allowed_hosts("192.168.1.5", 7878) == loopback | {"192.168.1.5:7878"}
     assert allowed_hosts("fe80::1", 9000) == {"127.0.0.1:9000", "localhost:9000", "[::1]:9000", "[fe80::1]:9000"}
+    assert allowed_hosts("::", 9000, ["[fe80::1]"]) == allowed_hosts("fe80::1", 9000)  # bracketed already: kept as is
     assert allowed_hosts("Studio-PC", 7878) == loopback | {"studio-pc:7878"}
 
 
@@ -73,6 +74,18 @@ def test_refusals_say_what_was_wrong_and_what_is_expected() -> None:
     assert wrong is not None and wrong.status == 403
     assert wrong.reason.startswith("wrong control token (a new one is made every run")
     assert check_token("abc", "abc") is None
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:7878", "localhost:7878", "[::1]:7878"])
+def test_a_loopback_host_from_another_machine_is_refused_as_spoofed(host: str) -> None:
+    """Every loopback name, the bracketed IPv6 one too, only from a loopback peer."""
+    hosts = allowed_hosts("0.0.0.0", 7878)
+    spoofed = check_origin({"host": host}, hosts, peer="192.168.1.20")
+    assert spoofed is not None and spoofed.status == 403
+    assert spoofed.reason == (f"Host {host!r} from 192.168.1.20: a loopback name from another machine is a spoofed Host; "
+                              "use the name in control.allowed_hosts")
+    assert check_origin({"host": host}, hosts, peer="127.0.0.1") is None
+    assert check_origin({"host": host}, hosts, peer="::1") is None
 
 
 @pytest.mark.parametrize(("headers", "token"), [

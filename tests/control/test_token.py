@@ -163,6 +163,10 @@ def test_token_files_others_could_use_are_refused(tmp_path: Path) -> None:
     big.write_bytes(b"a" * 10_000)
     big.chmod(0o600)
     _refused(big, "over 4096 bytes")
+    binary = tmp_path / "binary.token"  # not ASCII: the same refusal, not a decoding error
+    binary.write_bytes(b"Authorization: Bearer " + "é".encode() * 20 + b"\xff\n")
+    binary.chmod(0o600)
+    _refused(binary, "does not hold a token")
     if os.geteuid() == 0:
         theirs = tmp_path / "theirs.token"
         theirs.write_text("b" * 64)
@@ -181,6 +185,16 @@ POSIX_RIGHTS = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file mo
 
 
 # ---- the module's functions on their own (paths, rights, comparison) ------------------------------
+
+
+def test_a_token_file_of_exactly_the_size_limit_is_read(tmp_path: Path) -> None:
+    """4096 bytes is allowed (the limit refuses what is over it): a header line padded with blank lines."""
+    token = new_token()
+    line = f"Authorization: Bearer {token}\n".encode()
+    kept = tmp_path / "kept.token"
+    kept.write_bytes(line + b"\n" * (4096 - len(line)))
+    kept.chmod(0o600)
+    assert kept.stat().st_size == 4096 and load_or_create(kept) == token
 
 
 def test_the_token_lives_in_xdg_runtime_dir_else_in_the_home_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

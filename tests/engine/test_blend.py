@@ -10,6 +10,7 @@ from live2diff_broadcast.engine.blend import (
     BlendedNoise,
     BlendEnd,
     Crossfade,
+    blend_point,
     check_blendable,
     check_position,
     slerp,
@@ -52,10 +53,20 @@ def test_slerp_of_a_vector_with_itself_is_that_vector_although_its_cosine_rounds
     torch.testing.assert_close(slerp(a, a.clone(), 0.3), a)
 
 
-def test_slerp_of_short_vectors_uses_their_true_angle() -> None:
-    """Norms 0.1 at 60 degrees: the midpoint is 0.1 x (cos 30, sin 30), whatever the norms' size."""
-    a, b = torch.tensor([0.1, 0.0]), torch.tensor([0.1 * 0.5, 0.1 * 3**0.5 / 2])
-    torch.testing.assert_close(slerp(a, b, 0.5), torch.tensor([0.1 * 3**0.5 / 2, 0.05]))
+def test_slerp_of_opposite_vectors_whose_cosine_rounds_below_minus_one_is_finite() -> None:
+    """Never NaN (a NaN embedding would blacken every frame after it): the cosine is clamped at -1 too."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(2, 77, 768, generator=g)
+    assert (torch.nn.functional.cosine_similarity(a, -a, dim=-1) < -1).any()
+    assert torch.isfinite(slerp(a, -a, 0.3)).all()
+
+
+@pytest.mark.parametrize("norm", [0.1, 1e-9])
+def test_slerp_of_short_vectors_uses_their_true_angle(norm: float) -> None:
+    """Norms at 60 degrees: the midpoint is norm x (cos 30, sin 30), whatever the norms' size (down to
+    1e-9, where torch's default cosine eps of 1e-8 would shrink the cosine: the angle would come out wrong)."""
+    a, b = torch.tensor([norm, 0.0]), torch.tensor([norm * 0.5, norm * 3**0.5 / 2])
+    torch.testing.assert_close(slerp(a, b, 0.5), torch.tensor([norm * 3**0.5 / 2, norm * 0.5]), rtol=1e-5, atol=0)
 
 
 def test_bad_blend_inputs_are_refused_with_what_was_expected() -> None:
@@ -70,3 +81,21 @@ def test_bad_blend_inputs_are_refused_with_what_was_expected() -> None:
     end = BlendEnd(base, "a", torch.zeros(1, 2, 3), noise(1))
     with pytest.raises(ValueError, match="a crossfade lasts at least 1 frame, got 0"):
         Crossfade(end, end, 0)
+
+
+def test_a_blend_point_lerps_the_guidance_and_keeps_its_position() -> None:
+    """Guidance (1 - t) g_A + t g_B, exactly g_A / g_B at the ends; steps rounded half up, worked out by hand."""
+    a = BlendEnd(StreamConfig(height=64, width=64, t_index_list=(30, 40), guidance=0.5), "a", torch.zeros(1, 2, 3), noise(1))
+    b = BlendEnd(StreamConfig(height=64, width=64, t_index_list=(20, 44), guidance=2.0), "b", torch.ones(1, 2, 3), noise(2))
+    for t, guidance, steps in [(0.0, 0.5, (30, 40)), (0.25, 0.875, (28, 41)), (0.5, 1.25, (25, 42)), (1.0, 2.0, (20, 44))]:
+        point = blend_point(a, b, t)
+        assert (point.t, point.guidance, point.t_index_list) == (t, guidance, steps)
+
+
+def test_a_one_frame_crossfade_runs_its_only_frame_at_b() -> None:
+    base = StreamConfig(height=64, width=64, t_index_list=(30, 40))
+    a, b = BlendEnd(base, "a", torch.zeros(1, 2, 3), noise(1)), BlendEnd(base, "b", torch.ones(1, 2, 3), noise(2))
+    fade = Crossfade(a, b, 1)
+    assert not fade.done
+    point = fade.advance()
+    assert point.t == 1.0 and point.noise is b.noise and torch.equal(point.embeds, b.embeds) and fade.done

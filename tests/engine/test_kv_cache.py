@@ -199,7 +199,7 @@ def test_the_stream_writes_the_hand_written_slots_of_the_real_cache(tiny, steps,
 def test_a_layer_cache_is_allocated_once_with_the_scratch_slot_in_the_asked_dtype():
     layer = LayerKVCache(num_steps=3, causal=CausalWindow(6, 2))
     assert layer.nbytes == 0
-    with pytest.raises(RuntimeError, match="KV cache read before the warmup pass allocated it"):
+    with pytest.raises(RuntimeError, match="^KV cache read before the warmup pass allocated it: run warmup first$"):
         layer.tensors()
     layer.ensure(hw=5, heads=2, head_dim=4, dtype=torch.float64, device=torch.device("cpu"))
     k, v = layer.tensors()
@@ -234,6 +234,8 @@ def test_sinks_rows_step_views_and_zero_write_where_they_say():
     assert two[0].shape[0] == 2 and two[0].data_ptr() == k0[1].data_ptr()
     # rows 0, 1 (steps 1, 2) write their new K/V into slots 4 and 6 (scratch) of their own step
     new = [torch.full((2, 5, 2, 4), 7.0)] * 4
+    with pytest.raises(ValueError, match="shorter"):  # one new-row tensor per cache tensor: a short list is an error
+        write_rows(two, new[:3], torch.arange(2), torch.tensor([4, 6]))
     write_rows(two, new, torch.arange(2), torch.tensor([4, 6]))
     assert (k0[1, :, :, 4] == 7).all() and (k0[2, :, :, 6] == 7).all()
     assert (k0[1, :, :, 6] == 0).all() and (k0[2, :, :, 4] == 0).all() and (k0[0] == 0).all()

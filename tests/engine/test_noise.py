@@ -57,3 +57,15 @@ def test_noise_is_drawn_in_float32_then_cast_so_every_dtype_sees_the_same_draw()
     narrow = NoiseSource(3, "per_frame", (4, 8, 8), torch.device("cpu"), torch.float32)(2, 1)
     assert wide.dtype == torch.float64 and narrow.dtype == torch.float32 and wide.shape == (4, 8, 8)
     assert torch.equal(wide, narrow.double())
+
+
+def test_the_draw_stays_float32_when_torchs_default_dtype_is_not():
+    """A host that sets torch's default dtype to float64 still gets the recorded (float32) draw."""
+    narrow = NoiseSource(3, "per_frame", (4, 8, 8), torch.device("cpu"), torch.float32)(2, 1)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        wide = NoiseSource(3, "per_frame", (4, 8, 8), torch.device("cpu"), torch.float64)(2, 1)
+    finally:
+        torch.set_default_dtype(before)
+    assert torch.equal(wide, narrow.double())

@@ -87,11 +87,13 @@ def test_a_non_epsilon_scheduler_is_refused_by_name():
         StreamSchedule(scheduler, (30,), 50, torch.device("cpu"), torch.float64)
 
 
+@pytest.mark.parametrize("guidance", [1.0, 1.7])
 @pytest.mark.parametrize("t_index_list", [(35,), (30, 40), (25, 34, 43, 47)])
-def test_sample_is_lcm_multistep_sampling_written_out_by_hand(t_index_list):
+def test_sample_is_lcm_multistep_sampling_written_out_by_hand(t_index_list, guidance):
     """``sample`` against the formulas with diffusers' alphas and scalings: x = sqrt(a) x0 + sqrt(1 - a) n,
     per step the consistency output c_out (x - sqrt(1 - a) eps) / sqrt(a) + c_skip x, re-noised with the
-    next step's noise; eps sees each step's x in order, noise(s) is asked for s = 0..n-1 once each."""
+    next step's noise; eps sees each step's x in order, noise(s) is asked for s = 0..n-1 once each.
+    With guidance g the prediction is n + g (eps - n), n being the noise that step's x was made with."""
     scheduler = live2diff_scheduler()
     ours = StreamSchedule(scheduler, t_index_list, 50, torch.device("cpu"), torch.float64)
     n = len(t_index_list)
@@ -109,7 +111,7 @@ def test_sample_is_lcm_multistep_sampling_written_out_by_hand(t_index_list):
         seen.append((s, x))
         return 0.5 * x + 0.1 * s  # any function of the step and the latents
 
-    out = ours.sample(x0, noise, eps)
+    out = ours.sample(x0, noise, eps, guidance)
     expected = x0
     for s, t in enumerate(ours.timesteps.tolist()):
         a = scheduler.alphas_cumprod[t].double()
@@ -117,6 +119,7 @@ def test_sample_is_lcm_multistep_sampling_written_out_by_hand(t_index_list):
         torch.testing.assert_close(seen[s][1], x, rtol=0, atol=1e-12)
         c_skip, c_out = scheduler.get_scalings_for_boundary_condition_discrete(t)
         e = 0.5 * x + 0.1 * s
+        e = noises[s] + guidance * (e - noises[s])
         expected = float(c_out) * (x - (1 - a).sqrt() * e) / a.sqrt() + float(c_skip) * x
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-10)
     assert [s for s, _ in seen] == list(range(n)) and sorted(asked) == list(range(n))

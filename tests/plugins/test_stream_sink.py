@@ -71,7 +71,8 @@ def send(sink: StreamSink, count: int, period_ns: int, size: int = 64) -> None:
 def test_receiver_decodes_our_colours_with_frame_clock_pts(codec: str, decoder: str) -> None:
     port = udp_port()
     receiver = Receiver(port, 12)
-    sink = StreamSink.create({"url": f"udp://127.0.0.1:{port}", "codec": codec, "keyframe_interval": 1})
+    sink = StreamSink.create({"url": f"udp://127.0.0.1:{port}", "codec": codec, "keyframe_interval": 1,
+                              "timestamps": "capture"})
     sink.open(64, 64, 30.0)
     try:
         send(sink, 45, 33_333_333)
@@ -88,6 +89,88 @@ def test_receiver_decodes_our_colours_with_frame_clock_pts(codec: str, decoder: 
     tb = frames[0][1]
     steps = {round((b - a) * tb * 30, 6) for a, b in zip(pts, pts[1:], strict=False)}
     assert steps == {1}, f"pts steps in frame periods: {steps} (pts {pts}, time base {tb})"
+
+
+def test_by_default_pts_are_the_send_times_not_the_capture_times() -> None:
+    """A player (OBS) paces frames by pts: stamped with the send time it shows each one as it arrives,
+    instead of re-creating the capture timing and holding back frames that the engine delivered early."""
+    port = udp_port()
+    receiver = Receiver(port, 12)
+    sink = StreamSink.create({"url": f"udp://127.0.0.1:{port}", "keyframe_interval": 1})
+    sink.open(64, 64, 30.0)
+    image = np.full((64, 64, 3), 90, np.uint8)
+    t0, pause = now_ns(), threading.Event()
+    try:
+        for i in range(45):  # capture times 10 s apart, written ~33 ms apart
+            sink.write(Frame(image.copy(), t0 + i * 10_000_000_000, i))
+            pause.wait(1 / 30)
+    finally:
+        sink.close()
+    frames = receiver.join()
+    pts, tb = [p for p, _, _, _ in frames], frames[0][1]
+    steps = [float((b - a) * tb) for a, b in zip(pts, pts[1:], strict=False)]
+    assert steps and all(0 < step < 5.0 for step in steps), steps  # the send clock: nowhere near 10 s
+    assert sink.settings.timestamps == "send"
+    assert sink.settings.preset == "ultrafast"  # the cheapest frames to decode: measured sooner into OBS
+
+
+def test_the_last_picture_is_repeated_to_keep_min_fps_and_mpeg2_never_repeats() -> None:
+    """A player's frame-threaded decoder holds back a fixed number of frames: repeats move them out."""
+    port = udp_port()
+    receiver = Receiver(port, 6)
+    sink = StreamSink.create({"url": f"udp://127.0.0.1:{port}", "keyframe_interval": 1, "min_fps": 60})
+    sink.open(64, 64, 30.0)
+    try:
+        sink.write(Frame(np.full((64, 64, 3), RED, np.uint8), now_ns(), 0))  # one frame, then silence
+        frames = receiver.join()  # bounded: 30 s for six frames out of one write
+    finally:
+        sink.close()
+    assert len(frames) == 6
+    for _, _, _, rgb in frames:
+        assert np.abs(rgb[16:48, 16:48].astype(int) - RED).max() <= 12
+    mpeg2 = StreamSink.create({"url": f"udp://127.0.0.1:{udp_port()}", "codec": "mpeg2video"})
+    mpeg2.open(64, 64, 30.0)
+    try:
+        mpeg2.write(Frame(np.full((64, 64, 3), RED, np.uint8), now_ns(), 0))
+        threading.Event().wait(0.3)
+        encoder = mpeg2._encoder
+        assert encoder is not None and encoder.frames_repeated == 0  # its 1/fps time base has no slot for them
+    finally:
+        mpeg2.close()
+
+
+def test_every_video_pes_states_its_length_so_a_demuxer_needs_not_wait_for_the_next_frame() -> None:
+    """FFmpeg's mpegts muxer omits video PES lengths by default; a demuxer then learns that a frame
+    ended only from the next one's first packet: a whole frame period of delay (docs/benchmarks.md)."""
+    port = udp_port()
+    lengths: list[int] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", port))
+        rx.settimeout(10)
+        sink = StreamSink.create({"url": f"udp://127.0.0.1:{port}", "keyframe_interval": 5})
+        sink.open(64, 64, 30.0)
+        try:
+            send(sink, 20, 33_333_333)
+            while len(lengths) < 15:
+                datagram = rx.recv(65536)
+                for at in range(0, len(datagram) - 187, 188):
+                    lengths += _video_pes_lengths(datagram[at : at + 188])
+        finally:
+            sink.close()
+    assert lengths and all(length > 0 for length in lengths), lengths
+
+
+def _video_pes_lengths(packet: bytes) -> list[int]:
+    """PES_packet_length of a video PES starting in this 188-byte TS packet ([] when none starts here)."""
+    assert packet[0] == 0x47, "lost TS sync"
+    if not packet[1] & 0x40:  # payload_unit_start_indicator
+        return []
+    control = (packet[3] >> 4) & 3
+    offset = 4 + (1 + packet[4] if control in (2, 3) else 0)
+    payload = packet[offset:]
+    if payload[:3] != b"\x00\x00\x01" or not 0xE0 <= payload[3] <= 0xEF:
+        return []
+    return [int.from_bytes(payload[4:6], "big")]
 
 
 def test_pts_follow_the_frame_clock_exactly_and_never_repeat() -> None:

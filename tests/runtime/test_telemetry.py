@@ -50,3 +50,19 @@ def test_each_passthrough_state_says_why_the_ai_is_off():
     assert StreamState.PASSTHROUGH.caption("live") == "PASSTHROUGH: engine stalled"
     assert StreamState.NO_SIGNAL.caption("live") == "NO SIGNAL"
     assert StreamState.STARTING.caption("loading") == "starting"  # any other state: its name
+
+
+def test_each_sink_has_a_row_and_the_status_line_names_a_failing_one() -> None:
+    telemetry = Telemetry()
+    telemetry.sink_update(0, label="sink file", state="open", written=10, detail="file")
+    snap = telemetry.snapshot()
+    assert snap.sink == "file" and "sinks:" not in snap.status_line()  # one sink writing: nothing more to say
+    telemetry.sink_update(1, label="sinks[1] ndi 'studio'", state="retrying", written=0, missed=7, dropped=2,
+                          detail="ndi")
+    snap = telemetry.snapshot()
+    assert [row["label"] for row in snap.sinks] == ["sink file", "sinks[1] ndi 'studio'"]
+    assert snap.sink == "file | ndi" and snap.sink_dropped == 2
+    assert "sinks: sink file 10, sinks[1] ndi 'studio' RETRYING 0 (missed 7)" in snap.status_line()
+    assert snap.as_dict()["sinks"][1]["missed"] == 7
+    snap.sinks[1]["missed"] = 0  # a snapshot is a copy
+    assert telemetry.snapshot().sinks[1]["missed"] == 7

@@ -1,7 +1,7 @@
 """Show profiles: one TOML file per show, validated at the edge.
 
 A profile names the models, the engine settings, the styles, the hotkeys, the source and the
-sink (see ``profiles/example_show.toml`` for every field with comments). Layout::
+sink or sinks (see ``profiles/example_show.toml`` for every field with comments). Layout::
 
     name, default_style
     [models]      weights shared by every style (ModelsSection)
@@ -12,6 +12,7 @@ sink (see ``profiles/example_show.toml`` for every field with comments). Layout:
                   (override [models] for this style), strength OR t_index_list, clip_skip, seed, guidance,
                   noise_mode, hotkey
     [source] / [sink]   plugin + settings (checked against the plugin's declared Settings at load)
+    [[sinks]]     several outputs at once instead of [sink] (not both): plugin, name, settings each
     [obs]         OBS scene -> style over obs-websocket (config/obs.py)
     [output]      output frame rate, how long the last restyled frame is held (applied live)
     [watchdog]    when a silent or stuck engine process is replaced (applied live)
@@ -37,7 +38,7 @@ file, the field path (``styles[2].hotkey``), the value and what is allowed.
 
 One file per section: ``models.py`` ([models] and LoRAs), ``engine.py``, ``styles.py``,
 ``steps.py`` (t_index_list and strength), ``control.py`` ([hotkeys], [control]), ``plugins.py``
-([source] / [sink]), ``output.py`` ([output]), ``watchdog.py`` ([watchdog]), ``profile.py`` (the
+([source] / [sink] / [[sinks]]), ``output.py`` ([output]), ``watchdog.py`` ([watchdog]), ``profile.py`` (the
 root and its cross-section checks) and ``loading.py`` (file -> Profile, ProfileError). Every public name is re-exported here.
 """
 
@@ -46,7 +47,7 @@ from .engine import EngineSection
 from .loading import ProfileError, load_profile, parse_profile, read_profile_bytes
 from .models import LoraSection, ModelsSection
 from .output import OutputSection
-from .plugins import PluginSection, SourceSection, plugin_problems
+from .plugins import PluginSection, SinkSection, SourceSection, plugin_problems
 from .profile import Profile
 from .steps import TIndexList, strength_to_t_index_list
 from .styles import StyleSection
@@ -62,6 +63,7 @@ __all__ = [
     "PluginSection",
     "Profile",
     "ProfileError",
+    "SinkSection",
     "SourceSection",
     "StyleSection",
     "TIndexList",

@@ -55,7 +55,7 @@ def parse_profile(
             problems += plugin_problems(raw_plugin_sections(data), registry)
         raise ProfileError(report(path, problems)) from None
     if check_plugins:
-        problems = plugin_problems({"source": profile.source, "sink": profile.sink}, registry)
+        problems = plugin_problems({"source": profile.source, **dict(profile.sink_sections())}, registry)
         if problems:
             raise ProfileError(report(path, problems))
     for i, style in enumerate(profile.styles):

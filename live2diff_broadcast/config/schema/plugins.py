@@ -1,4 +1,4 @@
-"""[source] / [sink]: a plugin name and its settings, checked against the plugin's declared Settings."""
+"""[source] / [sink] / [[sinks]]: a plugin name and its settings, checked against the plugin's declared Settings."""
 
 from __future__ import annotations
 
@@ -19,6 +19,16 @@ class PluginSection(Section):
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
+class SinkSection(PluginSection):
+    # How logs, the status line and the dock call this sink (default: its plugin name); unique among [[sinks]].
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+
+    def label(self, where: str) -> str:
+        """What logs and the status call it: ``where`` (its field path) and plugin, and its name if it has one,
+        e.g. "sinks[1] ndi 'studio'" or "sink file"."""
+        return f"{where} {self.plugin}" + (f" {self.name!r}" if self.name else "")
+
+
 OpenFailure = Literal["auto", "exit", "retry"]
 
 
@@ -30,33 +40,46 @@ class SourceSection(PluginSection):
 
 
 def plugin_problems(sections: Mapping[str, PluginSection], registry: PluginRegistry | None = None) -> list[str]:
-    """For {"source": ..., "sink": ...}: the plugins not installed, or their settings invalid, one line each."""
+    """For {"source": ..., "sink": ...} or {"source": ..., "sinks[0]": ..., "sinks[1]": ...} (field path ->
+    section): the plugins not installed, or their settings invalid, one line each, named by field path."""
     from ...plugin_api import PluginError, discover_plugins  # plugin discovery imports the plugins
 
     registry = registry or discover_plugins()
     problems = []
-    for kind, section in sections.items():
-        installed = sorted(registry.sources if kind == "source" else registry.sinks)
+    for where, section in sections.items():
+        is_source = where == "source"
+        installed = sorted(registry.sources if is_source else registry.sinks)
         try:
-            cls = registry.source(section.plugin) if kind == "source" else registry.sink(section.plugin)
+            cls = registry.source(section.plugin) if is_source else registry.sink(section.plugin)
         except PluginError as exc:
-            problems.append(f"{kind}.plugin: {exc}{did_you_mean(section.plugin, installed)}")
+            problems.append(f"{where}.plugin: {exc}{did_you_mean(section.plugin, installed)}")
             continue
         try:
             cls.Settings.model_validate(section.settings)
         except ValidationError as exc:
-            problems += format_errors(exc.errors(), cls.Settings, (kind, "settings"), f"plugin {section.plugin!r}: ")
+            problems += format_errors(exc.errors(), cls.Settings, (*_loc(where), "settings"), f"plugin {section.plugin!r}: ")
     return problems
 
 
+def _loc(where: str) -> tuple[str | int, ...]:
+    """"sinks[1]" -> ("sinks", 1); "source" -> ("source",)."""
+    name, _, index = where.partition("[")
+    return (name, int(index.rstrip("]"))) if index else (name,)
 
 
 def raw_plugin_sections(data: dict[str, Any]) -> dict[str, PluginSection]:
-    """The [source] / [sink] sections of raw profile data that parse on their own (for one full report)."""
-    sections = {}
-    for kind, section in (("source", SourceSection), ("sink", PluginSection)):
+    """The [source] / [sink] / [[sinks]] sections of raw profile data that parse on their own (for one full report)."""
+    candidates: list[tuple[str, type[PluginSection], Any]] = [("source", SourceSection, data.get("source")),
+                                                              ("sink", SinkSection, data.get("sink"))]
+    sinks = data.get("sinks")
+    if isinstance(sinks, list):
+        candidates += [(f"sinks[{i}]", SinkSection, raw) for i, raw in enumerate(sinks)]
+    sections: dict[str, PluginSection] = {}
+    for where, section, raw in candidates:
+        if raw is None:
+            continue  # absent (the default is valid)
         try:
-            sections[kind] = section.model_validate(data[kind])
-        except (KeyError, ValidationError):
-            continue  # absent (the default is valid) or already reported by the schema
+            sections[where] = section.model_validate(raw)
+        except ValidationError:
+            continue  # already reported by the schema
     return sections

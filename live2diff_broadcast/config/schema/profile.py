@@ -17,10 +17,12 @@ from .control import ControlSection, HotkeysSection
 from .engine import TINY_SIZE, EngineSection
 from .models import ModelsSection, means_none
 from .output import OutputSection
-from .plugins import PluginSection, SourceSection
+from .plugins import SinkSection, SourceSection
 from .steps import strength_to_t_index_list
 from .styles import StyleSection
 from .watchdog import WatchdogSection
+
+DEFAULT_RECORDING = "live2diff_out.mp4"  # the file sink's path when a profile names no sink
 
 
 class Profile(BaseSettings):
@@ -36,7 +38,10 @@ class Profile(BaseSettings):
     hotkeys: HotkeysSection = Field(default_factory=HotkeysSection)
     control: ControlSection = Field(default_factory=ControlSection)
     source: SourceSection = Field(default_factory=lambda: SourceSection(plugin="test_pattern"))
-    sink: PluginSection = Field(default_factory=lambda: PluginSection(plugin="file", settings={"path": "live2diff_out.mp4"}))
+    # Where the output goes: one [sink] table, or a [[sinks]] list to feed several at once (not both); neither:
+    # the file sink writing live2diff_out.mp4. Read them through ``sink_sections()``.
+    sink: SinkSection | None = None
+    sinks: list[SinkSection] | None = None
     obs: ObsSection = Field(default_factory=ObsSection)  # follow OBS's program scene (config/obs.py)
     output: OutputSection = Field(default_factory=OutputSection)  # the constant-rate output (runtime/output_stage.py)
     watchdog: WatchdogSection = Field(default_factory=WatchdogSection)  # when a hung engine is replaced
@@ -56,10 +61,39 @@ class Profile(BaseSettings):
     def _consistent(self) -> Profile:
         problems = self._style_problems() + self._hotkey_problems() + self._model_source_problems()
         problems += self._tiny_problems() + obs_problems(self.obs, [s.name for s in self.styles])
+        problems += self._sink_problems()
         if problems:
             raise ValueError("\n".join(problems))
         self._size_for_preset()
+        if self.sink is None and self.sinks is None:
+            self.sink = SinkSection(plugin="file", settings={"path": DEFAULT_RECORDING})
         return self
+
+    def _sink_problems(self) -> list[str]:
+        if self.sinks is None:
+            return []
+        if self.sink is not None:
+            return ["sink, sinks: a profile has either one [sink] table or a [[sinks]] list, not both; "
+                    "move the [sink] table into the list as one more [[sinks]] entry"]
+        if not self.sinks:
+            return ["sinks: an empty list; expected at least one [[sinks]] table with a plugin "
+                    "(or leave sinks out: [sink], else the file sink)"]
+        problems: list[str] = []
+        first: dict[str, int] = {}
+        outputs: dict[str, int] = {}
+        for i, section in enumerate(self.sinks):
+            output = repr((section.plugin, sorted(section.settings.items())))
+            if output in outputs:  # two file sinks on one path would fight over it (the second one writes .part2)
+                problems.append(f"sinks[{i}]: the same plugin and settings as sinks[{outputs[output]}]; two sinks "
+                                "would write the same output (a file, an NDI name): change its settings or remove it")
+            outputs.setdefault(output, i)
+            if section.name is None:
+                continue
+            if section.name in first:
+                problems.append(f"sinks[{i}].name: {section.name!r} is already the name of sinks[{first[section.name]}]; "
+                                "each sink needs its own name (logs and the status tell them apart by it)")
+            first.setdefault(section.name, i)
+        return problems
 
     def _size_for_preset(self) -> None:
         """An engine size left unset follows the preset: the tiny one runs at several fps on a 2-core CPU."""
@@ -154,6 +188,14 @@ class Profile(BaseSettings):
         return specs
 
     # --- what the rest of the program reads ----------------------------------------------------
+
+    def sink_sections(self) -> list[tuple[str, SinkSection]]:
+        """Every output, with its field path: [("sink", ...)] for the one [sink] table (or the default file
+        sink), [("sinks[0]", ...), ("sinks[1]", ...)] for a [[sinks]] list."""
+        if self.sinks is not None:
+            return [(f"sinks[{i}]", section) for i, section in enumerate(self.sinks)]
+        assert self.sink is not None  # filled in by _consistent when neither is given
+        return [("sink", self.sink)]
 
     def style(self, name: str | None = None) -> StyleSection:
         wanted = name or self.default_style or self.styles[0].name
