@@ -23,6 +23,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from .engine_stop import StopFlag
+from .transport import PipeEnd
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class EngineStart:
     """An engine process started early, importing its libraries, then waiting for its spec."""
 
     process: BaseProcess
-    conn: Connection  # the parent's end of the duplex pipe
+    conn: PipeEnd  # the parent's end of the duplex pipe
     stop_requested: StopFlag  # engine_stop.py: interrupts a frame in progress
 
     def discard(self, timeout: float = 5.0) -> None:

@@ -75,7 +75,7 @@ from .messages import (
 from .parent_watch import watch_parent
 from .recorder import Recorder, style_commands
 from .shm_sweep import release_orphaned
-from .transport import ControlChannel, FrameRing, RingFrame
+from .transport import ControlChannel, FrameRing, PipeEnd, RingFrame
 
 logger = logging.getLogger(__name__)
 
@@ -399,7 +399,7 @@ class EarlyStart(Protocol):
     """An engine process started ahead of the show, waiting for its spec (``engine_boot.EngineStart``)."""
 
     process: BaseProcess
-    conn: Connection
+    conn: PipeEnd
     stop_requested: Any
 
 
@@ -412,7 +412,7 @@ class EngineProcess:
         self._heard_from = False  # the child has sent something: its libraries are imported
         if early is not None:
             self.channel = ControlChannel(early.conn)
-            self._child_conn: Connection | None = None
+            self._child_conn: PipeEnd | None = None
             self._stop_requested = early.stop_requested
             self.process = early.process
             return
