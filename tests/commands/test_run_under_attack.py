@@ -51,7 +51,10 @@ def _refused_and_answering(show: ShowProcess, result: Attack, status: dict[str, 
     assert http["slow_head_closed_s"] is not None  # closed while it was still trickling its head
     assert result.idle_opened >= IDLE_SOCKETS and result.idle_closed_by_server >= IDLE_SOCKETS - MAX_WAITING
     assert result.status_answers >= 10  # /status answered throughout (polled every 0.2 s)
-    assert status["engine_restarts"] == 0 and status["state"] == "live"
+    # the engine stays on air: the output shows its frames, new ("live") or the last one again while it works
+    # on the next ("holding": the tiny engine on a loaded CPU is slower than the 30 fps output)
+    assert status["engine_restarts"] == 0 and status["engine_state"] == "live"
+    assert status["state"] in ("live", "holding"), status["state"]
     assert result.threads_max <= result.threads_before + 2, (result.threads_before, result.threads_max)
     assert result.log_lines < 150, "".join(show.lines[-150:])
     text = show.text

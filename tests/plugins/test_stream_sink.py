@@ -84,11 +84,14 @@ def test_receiver_decodes_our_colours_with_frame_clock_pts(codec: str, decoder: 
     for _, _, _, rgb in frames:
         assert rgb.shape == (64, 64, 3)
         assert np.abs(rgb[16:48, 16:48].astype(int) - RED).max() <= 12
-    # pts: integers in the stream's time base, one frame period (1/30 s) apart, as stamped
+    # pts: integers in the stream's time base, whole frame periods (1/30 s) apart, as stamped. UDP on a
+    # loaded machine may lose a datagram (a step of 2 periods, seen in CI under load 6); a fraction of a
+    # period (stamps from a clock other than the frames') or a repeat never passes
     pts = [p for p, _, _, _ in frames]
     tb = frames[0][1]
-    steps = {round((b - a) * tb * 30, 6) for a, b in zip(pts, pts[1:], strict=False)}
-    assert steps == {1}, f"pts steps in frame periods: {steps} (pts {pts}, time base {tb})"
+    steps = [round((b - a) * tb * 30, 6) for a, b in zip(pts, pts[1:], strict=False)]
+    assert all(step == int(step) and step >= 1 for step in steps), f"pts steps in frame periods: {steps} (pts {pts}, time base {tb})"
+    assert steps.count(1) >= len(steps) - 2, f"pts steps in frame periods: {steps} (pts {pts}, time base {tb})"
 
 
 def test_by_default_pts_are_the_send_times_not_the_capture_times() -> None:
